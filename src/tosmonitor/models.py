@@ -1,0 +1,111 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Plain data passed between modules: what to watch, how to extract it, what a fetch returned.
+
+These dataclasses are the contracts between ``config``, ``fetch``, ``extract``, ``archive`` and
+``monitor``. They hold data only; behaviour lives in the module that owns each step.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class RangeSelector:
+    """A slice of the page between two CSS-selected elements (Open Terms Archive's range selector).
+
+    Exactly one of ``start_before`` / ``start_after`` and one of ``end_before`` / ``end_after`` is set.
+    "before" includes the matched element in the range, "after" excludes it.
+    """
+
+    start_before: str | None = None
+    start_after: str | None = None
+    end_before: str | None = None
+    end_after: str | None = None
+
+
+Selector = str | RangeSelector
+
+
+@dataclass(frozen=True)
+class Rules:
+    """How to turn one fetched page into text: CSS selectors kept and removed, named filters."""
+
+    select: tuple[Selector, ...] = ()
+    remove: tuple[Selector, ...] = ()
+    filters: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Source:
+    """One page of a document. Most documents have one; some combine several pages in order."""
+
+    url: str
+    rules: Rules = field(default_factory=Rules)
+
+
+@dataclass(frozen=True)
+class DocumentSpec:
+    """One watched document, fully resolved from targets.yaml (defaults applied)."""
+
+    id: str  # stable slug, e.g. "linkedin/privacy-policy"
+    service: str  # e.g. "LinkedIn"
+    name: str  # document type, e.g. "Privacy Policy"
+    sources: tuple[Source, ...]
+    interval: float | None = 12 * 3600.0  # seconds between checks (None when ``cron`` is set)
+    cron: str | None = None
+    timeout: float = 30.0
+    headers: tuple[tuple[str, str], ...] = ()
+    user_agent: str = "tosmonitor/0.1 (+https://github.com/tosmonitor/tosmonitor)"
+    javascript: bool | None = None  # True: always browser, False: never, None: automatic fallback
+    max_bytes: int = 10 * 1024 * 1024
+
+    @property
+    def url(self) -> str:
+        return self.sources[0].url
+
+
+class FetchOutcome(str, enum.Enum):
+    """The single classified result of one fetch attempt."""
+
+    OK = "ok"
+    NOT_MODIFIED = "not_modified"
+    HTTP_ERROR = "http_error"
+    TIMEOUT = "timeout"
+    TOO_LARGE = "too_large"
+    BLOCKED = "blocked"  # captcha, access denied, cookie wall served as a page
+    EMPTY = "empty"
+    NETWORK_ERROR = "network_error"
+
+    @property
+    def is_error(self) -> bool:
+        return self not in (FetchOutcome.OK, FetchOutcome.NOT_MODIFIED)
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What one fetch of one URL produced, after retries."""
+
+    url: str
+    outcome: FetchOutcome
+    fetched_at: datetime  # UTC, when the final attempt started
+    final_url: str | None = None
+    status: int | None = None
+    body: bytes | None = None  # raw body, only for OK
+    content_type: str | None = None  # media type without parameters, e.g. "text/html"
+    charset: str | None = None  # detected encoding of ``body`` for text types
+    etag: str | None = None
+    last_modified: str | None = None
+    elapsed: float = 0.0  # seconds, all attempts included
+    attempts: int = 1
+    error: str | None = None  # human-readable reason for an error outcome
+    retry_after: float | None = None  # seconds the server asked us to wait (429/503)
+    fetcher: str = "http"  # "http" or "browser"
+
+    def text(self) -> str:
+        """The body decoded with the detected charset (replacement characters on bad bytes)."""
+        if self.body is None:
+            return ""
+        return self.body.decode(self.charset or "utf-8", errors="replace")
