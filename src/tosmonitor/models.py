@@ -109,3 +109,62 @@ class FetchResult:
         if self.body is None:
             return ""
         return self.body.decode(self.charset or "utf-8", errors="replace")
+
+
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+
+
+def severity_rank(severity: str) -> int:
+    """Order of a severity name: info 0 < low 1 < medium 2 < high 3 < critical 4."""
+    return SEVERITIES.index(severity)
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    """One alert channel from the ``channels:`` list of targets.yaml.
+
+    ``options`` holds the type-specific keys (``to``, ``host``, ``url``, ``secret_env``, ``path``...);
+    routing keys are fields of their own.
+    """
+
+    name: str  # unique; from ``name:`` or "<type>" / "<type>-<n>" when several share a type
+    type: str  # email | webhook | apprise | feed | log
+    options: dict[str, object] = field(default_factory=dict)
+    min_severity: str = "info"
+    only: str | None = None  # "ai_training": only changes with AI-training findings
+    services: tuple[str, ...] = ()  # empty: all services
+    exclude_services: tuple[str, ...] = ()
+    digest: str | None = None  # None (one message per change) | "run" | "daily"
+    max_attempts: int = 6
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Run-wide settings (``settings:`` in targets.yaml)."""
+
+    concurrency: int = 8  # fetches in flight at once, all hosts together
+    per_host: int = 1  # fetches in flight at once per host
+    host_spacing: float = 1.0  # seconds between the starts of two requests to one host
+    retries: int = 3  # extra attempts for transient failures
+    full_fetch_every: float = 86400.0  # send no validators if the last full fetch is older than this
+    health_after: int = 3  # consecutive failed checks before a health alert
+    watchdog_after: float = 3 * 86400.0  # alert when no successful check for this long
+    suspect_shrink: float = 0.5  # a new text shorter than this fraction of the old one is suspect
+    jitter: float = 0.1  # fraction of the interval added at random to each schedule
+    web_base_url: str | None = None  # for links in alerts
+
+
+@dataclass(frozen=True)
+class Config:
+    """A loaded, validated targets.yaml."""
+
+    path: str
+    documents: tuple[DocumentSpec, ...]
+    channels: tuple[ChannelSpec, ...] = ()
+    settings: Settings = field(default_factory=Settings)
+
+    def document(self, doc_id: str) -> DocumentSpec:
+        for doc in self.documents:
+            if doc.id == doc_id:
+                return doc
+        raise KeyError(doc_id)
