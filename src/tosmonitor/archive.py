@@ -820,13 +820,10 @@ class Archive:
             updates["consecutive_failures"] = 0
             updates["last_success_at"] = iso(record.checked_at)
             updates["health"] = "ok"
-            ok_pages = [p.result for p in record.pages if not p.result.outcome.is_error]
-            if ok_pages:
-                first = ok_pages[0]
-                if first.etag or first.last_modified or first.outcome.value == "ok":
-                    if first.outcome.value == "ok":
-                        updates["etag"] = first.etag
-                        updates["last_modified"] = first.last_modified
+            ok_pages = [p.result for p in record.pages if p.result.outcome.value == "ok"]
+            if ok_pages:  # a 304 keeps the validators we already have
+                updates["etag"] = ok_pages[0].etag
+                updates["last_modified"] = ok_pages[0].last_modified
             if record.full_fetch:
                 updates["last_full_fetch_at"] = iso(record.checked_at)
             updates["suspect_sha256"] = record.suspect_sha256
