@@ -1,0 +1,623 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The pipeline: fetch → snapshot → extract → version → diff → analyse → change → queued alerts.
+
+This is the one module that wires the steps together; ``cli``, ``scheduler`` and ``demo`` all check documents
+through :class:`Monitor`. The decisions are made here, in this order, for each document:
+
+1. Fetch every page of the document (conditional GET unless a full fetch is due; the browser when the document
+   needs it or when a plain fetch looks blocked). Any failed page makes the whole check an *error*: an error
+   is recorded as a failed fetch and counts towards health alerts, never as a version.
+2. If every raw body is byte-identical to the pages of the latest version, the check is *unchanged* without
+   parsing anything.
+3. Extract the text. An extraction error (selector matches nothing, empty text) is an *error* too; the raw
+   snapshot is kept for inspection.
+4. If the extractor changed since the latest version was recorded, re-derive that version from its own
+   snapshots first: a different text is recorded as a *technical* version (never alerted).
+5. Same text hash as the latest version: *unchanged*. A text shorter than ``suspect_shrink`` of the latest one
+   is *suspect* and waits for a second fetch that confirms it.
+6. Otherwise: diff, analyse, and record the version, the change and its deliveries in one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from . import analysis
+from .archive import (
+    Archive,
+    CheckRecord,
+    DocumentState,
+    NewChange,
+    NewVersion,
+    PageFetch,
+    iso,
+    sha256_hex,
+)
+from .diff import diff_texts, excerpt
+from .errors import ExtractError, FetchError
+from .extract import EXTRACTOR_VERSION, extract_pages, page_has_scripts
+from .fetch import Fetcher
+from .models import Config, DocumentSpec, FetchOutcome, FetchResult
+from .notify.health import HealthState, next_health
+from .notify.routing import plan_deliveries
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class CheckSummary:
+    """The outcome of one check, for progress bars, logs and exit codes."""
+
+    document_id: str
+    service: str
+    name: str
+    outcome: str  # changed | unchanged | not_modified | error | suspect | first
+    elapsed: float
+    error_class: str | None = None
+    error: str | None = None
+    version_id: int | None = None
+    change_id: int | None = None
+    severity: str | None = None
+    headline: str | None = None
+    ai_training_change: bool = False
+    technical: bool = False
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome == "error"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {key: getattr(self, key) for key in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
+class Derived:
+    """The pure, CPU-bound part of a check: text, and when it changed, the diff and the analysis."""
+
+    text: str
+    sha256: str
+    diff: dict[str, Any] | None = None
+    stats: dict[str, Any] | None = None
+    excerpt: str | None = None
+    comparison: dict[str, Any] | None = None
+    headline: str | None = None
+    stance: dict[str, Any] | None = None
+
+
+def derive(
+    pages: Sequence[tuple[bytes, str | None, str | None, Any]],
+    old_text: str | None,
+    service: str,
+) -> Derived:
+    """Extract the text of fetched pages and, against ``old_text``, diff and analyse it (pure).
+
+    :raises ExtractError: when the pages give no usable text.
+    """
+    text = extract_pages(pages)
+    return derive_from_text(text, old_text, service)
+
+
+def derive_from_text(text: str, old_text: str | None, service: str) -> Derived:
+    sha = sha256_hex(text)
+    if old_text is None:
+        stance = analysis.analyse(text, service=service)
+        return Derived(text=text, sha256=sha, stance=stance.to_dict())
+    if sha256_hex(old_text) == sha:
+        return Derived(text=text, sha256=sha)
+    text_diff = diff_texts(old_text, text)
+    comparison = analysis.compare(old_text, text, service=service)
+    return Derived(
+        text=text,
+        sha256=sha,
+        diff=text_diff.to_dict(),
+        stats=_stats_dict(text_diff),
+        excerpt=excerpt(text_diff),
+        comparison=comparison.to_dict(),
+        headline=analysis.headline(comparison),
+        stance=comparison.after.to_dict(),
+    )
+
+
+def _stats_dict(text_diff: Any) -> dict[str, Any]:
+    stats = text_diff.stats
+    if hasattr(stats, "__dataclass_fields__"):
+        return {key: getattr(stats, key) for key in stats.__dataclass_fields__}
+    return dict(stats)
+
+
+@dataclass
+class Monitor:
+    """Checks documents into an archive. One instance per run (``check``) or per process (``daemon``)."""
+
+    config: Config
+    archive: Archive
+    fetcher: Fetcher | None = None
+    browser: Any = None  # a tosmonitor.browser.BrowserFetcher, when enabled
+    executor: Executor | None = None  # for the CPU-bound part (extract, diff, analyse)
+    now: Callable[[], datetime] = utcnow
+    on_result: Callable[[CheckSummary], None] | None = None
+    check_deadline: float | None = None  # hard deadline for one document's check, seconds
+    _own_fetcher: bool = field(default=False, init=False)
+
+    async def __aenter__(self) -> Monitor:
+        if self.fetcher is None:
+            settings = self.config.settings
+            self.fetcher = Fetcher(
+                concurrency=settings.concurrency,
+                per_host=settings.per_host,
+                host_spacing=settings.host_spacing,
+                retries=settings.retries,
+            )
+            self._own_fetcher = True
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._own_fetcher and self.fetcher is not None:
+            await self.fetcher.aclose()
+            self.fetcher = None
+        if self.browser is not None:
+            await self.browser.aclose()
+
+    async def check_all(self, documents: Sequence[DocumentSpec] | None = None) -> list[CheckSummary]:
+        """Check the documents concurrently (politeness is the fetcher's job); results in input order."""
+        documents = list(self.config.documents if documents is None else documents)
+        self.archive.sync_documents(documents)
+        return list(await asyncio.gather(*(self.check(doc) for doc in documents)))
+
+    async def check(self, doc: DocumentSpec) -> CheckSummary:
+        """Check one document and record what it learnt. Never raises for page problems."""
+        started = time.monotonic()
+        try:
+            if self.check_deadline:
+                async with asyncio.timeout(self.check_deadline):
+                    summary = await self._check(doc, started)
+            else:
+                summary = await self._check(doc, started)
+        except TimeoutError:
+            summary = self._record_error(
+                doc,
+                self.archive.state(doc.id),
+                [],
+                "deadline",
+                f"the check did not finish within {self.check_deadline:g} s",
+                started,
+            )
+        if self.on_result is not None:
+            self.on_result(summary)
+        return summary
+
+    # -- the steps ---------------------------------------------------------------------------------------
+
+    async def _check(self, doc: DocumentSpec, started: float) -> CheckSummary:
+        assert self.fetcher is not None, "use 'async with Monitor(...)'"
+        state = self.archive.state(doc.id)
+        now = self.now()
+        full_fetch = (
+            state.last_full_fetch_at is None
+            or (now - state.last_full_fetch_at).total_seconds() >= self.config.settings.full_fetch_every
+            or len(doc.sources) > 1
+            or state.latest_version_id is None
+        )
+        results: list[FetchResult] = []
+        for source in doc.sources:
+            results.append(await self._fetch(doc, source, state, full_fetch))
+        failed = next((r for r in results if r.outcome.is_error), None)
+        if failed is not None:
+            return self._record_error(doc, state, results, failed.outcome.value, _describe(failed), started)
+        if all(r.outcome is FetchOutcome.NOT_MODIFIED for r in results):
+            return self._record_simple(doc, state, results, "not_modified", started, full_fetch=False)
+
+        bodies = [r.body or b"" for r in results]
+        same_bytes = tuple(sha256_hex(b) for b in bodies) == state.latest_snapshots
+        if same_bytes and state.latest_extractor_version == EXTRACTOR_VERSION:
+            return self._record_simple(doc, state, results, "unchanged", started, full_fetch=full_fetch)
+
+        pages = [(r.body or b"", r.content_type, r.charset, s) for r, s in zip(results, doc.sources, strict=True)]
+        versions: list[NewVersion] = []
+        changes: list[NewChange] = []
+        old_text = self._current_text(doc, state, versions, changes)
+        try:
+            derived = await self._run(derive, pages, old_text, doc.service)
+        except ExtractError as exc:
+            return self._record_error(doc, state, results, "extraction", str(exc), started)
+        if derived.diff is None and old_text is not None:  # same text
+            if not versions:
+                return self._record_simple(doc, state, results, "unchanged", started, full_fetch=full_fetch)
+            return self._record_versions(doc, state, results, versions, changes, None, started, full_fetch)
+        if old_text is not None and len(derived.text) < self.config.settings.suspect_shrink * len(old_text):
+            if state.suspect_sha256 != derived.sha256:
+                record = CheckRecord(
+                    document_id=doc.id,
+                    checked_at=now,
+                    outcome="suspect",
+                    pages=[PageFetch(r) for r in results],
+                    versions=versions,
+                    changes=changes,
+                    suspect_sha256=derived.sha256,
+                    full_fetch=full_fetch,
+                    health_state=self._health(doc, state, ok=True)[0],
+                )
+                self.archive.record_check(record)
+                return self._summary(doc, "suspect", started, error=_shrink_note(derived.text, old_text))
+        return self._record_versions(doc, state, results, versions, changes, derived, started, full_fetch)
+
+    async def _fetch(self, doc: DocumentSpec, source: Any, state: DocumentState, full_fetch: bool) -> FetchResult:
+        assert self.fetcher is not None
+        if doc.javascript is True:
+            return await self._browser_fetch(doc, source, None)
+        single = len(doc.sources) == 1
+        result = await self.fetcher.fetch(
+            source.url,
+            headers=doc.headers,
+            user_agent=doc.user_agent,
+            timeout=doc.timeout,
+            max_bytes=doc.max_bytes,
+            etag=None if full_fetch or not single else state.etag,
+            last_modified=None if full_fetch or not single else state.last_modified,
+        )
+        if doc.javascript is None and self.browser is not None:
+            from .browser import needs_browser
+
+            has_scripts = result.body is not None and page_has_scripts(result.body)
+            empty = None
+            if result.outcome is FetchOutcome.OK and has_scripts:
+                try:
+                    extract_pages([(result.body or b"", result.content_type, result.charset, source)])
+                    empty = False
+                except ExtractError:
+                    empty = True
+            if needs_browser(result, selected_text_empty=empty, has_scripts=has_scripts):
+                return await self._browser_fetch(doc, source, result)
+        return result
+
+    async def _browser_fetch(self, doc: DocumentSpec, source: Any, plain: FetchResult | None) -> FetchResult:
+        if self.browser is None:
+            if plain is not None:
+                return plain
+            return FetchResult(
+                url=source.url,
+                outcome=FetchOutcome.NETWORK_ERROR,
+                fetched_at=self.now(),
+                error="this document needs a browser (javascript: true) but the browser fetcher is not "
+                "enabled: pip install 'tosmonitor[browser]', install Chromium, and run with --browser",
+            )
+        wait_for = [s for s in source.rules.select if isinstance(s, str)]
+        try:
+            return await self.browser.fetch(
+                source.url,
+                wait_for=wait_for,
+                timeout=doc.timeout,
+                user_agent=doc.user_agent,
+                headers=dict(doc.headers),
+            )
+        except FetchError as exc:
+            return FetchResult(
+                url=source.url, outcome=FetchOutcome.NETWORK_ERROR, fetched_at=self.now(), error=str(exc)
+            )
+
+    def _current_text(
+        self, doc: DocumentSpec, state: DocumentState, versions: list[NewVersion], changes: list[NewChange]
+    ) -> str | None:
+        """The latest version's text, re-derived first when the extractor changed (a technical change)."""
+        if state.latest_version_id is None:
+            return None
+        latest = self.archive.version(state.latest_version_id)
+        if latest.extractor_version == EXTRACTOR_VERSION or latest.imported or not state.latest_snapshots:
+            return latest.text
+        try:
+            pages = []
+            for sha, source in zip(state.latest_snapshots, doc.sources, strict=False):
+                body, content_type, charset = self.archive.snapshot(sha)
+                pages.append((body, content_type, charset, source))
+            rederived = extract_pages(pages)
+        except Exception:  # an old snapshot the new extractor cannot read: keep the stored text
+            return latest.text
+        if rederived == latest.text:
+            return latest.text
+        text_diff = diff_texts(latest.text, rederived)
+        versions.append(
+            NewVersion(
+                text=rederived,
+                extractor_version=EXTRACTOR_VERSION,
+                snapshots=state.latest_snapshots,
+                technical=True,
+                training=latest.training,
+            )
+        )
+        changes.append(
+            NewChange(
+                severity="info",
+                technical=True,
+                headline="technical change: text re-derived by a new extractor",
+                stats=_stats_dict(text_diff),
+                diff=text_diff.to_dict(),
+            )
+        )
+        return rederived
+
+    async def _run(self, func: Callable[..., Derived], *args: Any) -> Derived:
+        if self.executor is None:
+            return func(*args)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, func, *args)
+
+    # -- recording ---------------------------------------------------------------------------------------
+
+    def _health(
+        self, doc: DocumentSpec, state: DocumentState, *, ok: bool, error_class: str | None = None,
+        error: str | None = None,
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        previous = HealthState(**state.health_state) if state.health_state else HealthState(
+            consecutive_failures=state.consecutive_failures,
+            failing_alerted=False,
+            last_success_at=iso(state.last_success_at),
+            last_error_class=None,
+            last_error=None,
+            stale_alerted=False,
+        )
+        new_state, event = next_health(
+            previous,
+            ok=ok,
+            error_class=error_class,
+            error=error,
+            now=self.now(),
+            threshold=self.config.settings.health_after,
+        )
+        rows: list[dict[str, Any]] = []
+        if event is not None:
+            event.update({"document_id": doc.id, "service": doc.service, "document": doc.name, "url": doc.url})
+            rows = plan_deliveries(event, self.config.channels, self.now())
+        return _asdict(new_state), rows
+
+    def _record_error(
+        self,
+        doc: DocumentSpec,
+        state: DocumentState,
+        results: list[FetchResult],
+        error_class: str,
+        error: str,
+        started: float,
+    ) -> CheckSummary:
+        health_state, rows = self._health(doc, state, ok=False, error_class=error_class, error=error)
+        pages = [PageFetch(r) for r in results]
+        if not pages:  # deadline hit before any page came back: still log the attempt
+            pages = [
+                PageFetch(
+                    FetchResult(url=doc.url, outcome=FetchOutcome.TIMEOUT, fetched_at=self.now(), error=error)
+                )
+            ]
+        self.archive.record_check(
+            CheckRecord(
+                document_id=doc.id,
+                checked_at=self.now(),
+                outcome="error",
+                pages=pages,
+                error_class=error_class,
+                error=error,
+                health_state=health_state,
+                extra_deliveries=rows,
+            )
+        )
+        return self._summary(doc, "error", started, error_class=error_class, error=error)
+
+    def _record_simple(
+        self,
+        doc: DocumentSpec,
+        state: DocumentState,
+        results: list[FetchResult],
+        outcome: str,
+        started: float,
+        *,
+        full_fetch: bool,
+    ) -> CheckSummary:
+        health_state, rows = self._health(doc, state, ok=True)
+        self.archive.record_check(
+            CheckRecord(
+                document_id=doc.id,
+                checked_at=self.now(),
+                outcome=outcome,
+                pages=[PageFetch(r) for r in results],
+                full_fetch=full_fetch and outcome != "not_modified",
+                health_state=health_state,
+                extra_deliveries=rows,
+                suspect_sha256=None,
+            )
+        )
+        return self._summary(doc, outcome, started, version_id=state.latest_version_id)
+
+    def _record_versions(
+        self,
+        doc: DocumentSpec,
+        state: DocumentState,
+        results: list[FetchResult],
+        versions: list[NewVersion],
+        changes: list[NewChange],
+        derived: Derived | None,
+        started: float,
+        full_fetch: bool,
+    ) -> CheckSummary:
+        now = self.now()
+        snapshots = tuple(sha256_hex(r.body or b"") for r in results)
+        comparison = derived.comparison if derived else None
+        event_template: dict[str, Any] | None = None
+        if derived is not None:
+            versions.append(
+                NewVersion(
+                    text=derived.text,
+                    extractor_version=EXTRACTOR_VERSION,
+                    snapshots=snapshots,
+                    training=(derived.stance or {}).get("training"),
+                    stance=derived.stance,
+                )
+            )
+            if comparison is not None:
+                change = NewChange(
+                    severity=comparison["severity"],
+                    cosmetic=bool(comparison["cosmetic"]),
+                    ai_training_change=bool(comparison["ai_training_change"]),
+                    training_before=comparison["before"]["training"],
+                    training_after=comparison["after"]["training"],
+                    headline=derived.headline,
+                    stats=derived.stats,
+                    diff=derived.diff,
+                    findings=list(comparison["findings"]),
+                    stance_before=comparison["before"],
+                    stance_after=comparison["after"],
+                )
+                changes.append(change)
+                event_template = change_event(doc, change, derived.excerpt, now, self.config.settings.web_base_url)
+        health_state, health_rows = self._health(doc, state, ok=True)
+
+        def deliveries(version_ids: list[int], change_ids: list[int]) -> list[dict[str, Any]]:
+            if event_template is None or not change_ids:
+                return []
+            event = dict(event_template)
+            event["change_id"] = change_ids[-1]
+            event["event_id"] = f"change:{change_ids[-1]}"
+            event["to_version"] = version_ids[-1]
+            event["from_version"] = version_ids[-2] if len(version_ids) > 1 else state.latest_version_id
+            event["links"] = _links(doc.id, event["from_version"], event["to_version"], change_ids[-1],
+                                    self.config.settings.web_base_url)
+            return plan_deliveries(event, self.config.channels, now)
+
+        recorded = self.archive.record_check(
+            CheckRecord(
+                document_id=doc.id,
+                checked_at=now,
+                outcome="changed",
+                pages=[PageFetch(r) for r in results],
+                versions=versions,
+                changes=changes,
+                full_fetch=full_fetch,
+                health_state=health_state,
+                deliveries=deliveries,
+                extra_deliveries=health_rows,
+            )
+        )
+        first = state.latest_version_id is None
+        last_change = changes[-1] if changes else None
+        return self._summary(
+            doc,
+            "first" if first else "changed",
+            started,
+            version_id=recorded.version_ids[-1] if recorded.version_ids else None,
+            change_id=recorded.change_ids[-1] if recorded.change_ids else None,
+            severity=last_change.severity if last_change else None,
+            headline=last_change.headline if last_change else None,
+            ai_training_change=bool(last_change and last_change.ai_training_change),
+            technical=bool(last_change and last_change.technical),
+        )
+
+    def _summary(self, doc: DocumentSpec, outcome: str, started: float, **fields: Any) -> CheckSummary:
+        return CheckSummary(
+            document_id=doc.id,
+            service=doc.service,
+            name=doc.name,
+            outcome=outcome,
+            elapsed=round(time.monotonic() - started, 4),
+            **fields,
+        )
+
+
+def change_event(
+    doc: DocumentSpec, change: NewChange, diff_excerpt: str | None, now: datetime, web_base_url: str | None
+) -> dict[str, Any]:
+    """The alert event for a recorded change (ids are filled in inside the transaction)."""
+    return {
+        "kind": "change",
+        "event_id": None,
+        "change_id": None,
+        "document_id": doc.id,
+        "service": doc.service,
+        "document": doc.name,
+        "url": doc.url,
+        "detected_at": iso(now),
+        "severity": change.severity,
+        "ai_training_change": change.ai_training_change,
+        "cosmetic": change.cosmetic,
+        "technical": change.technical,
+        "headline": change.headline,
+        "stance_before": change.stance_before,
+        "stance_after": change.stance_after,
+        "findings": change.findings,
+        "stats": change.stats,
+        "diff_excerpt": diff_excerpt,
+        "from_version": None,
+        "to_version": None,
+        "links": {},
+    }
+
+
+def _links(doc_id: str, old: int | None, new: int | None, change_id: int, base: str | None) -> dict[str, Any]:
+    return {
+        "cli": f"tosmonitor diff {doc_id} {old} {new}",
+        "web": f"{base.rstrip('/')}/changes/{change_id}" if base else None,
+    }
+
+
+def _describe(result: FetchResult) -> str:
+    if result.error:
+        return result.error
+    if result.status:
+        return f"HTTP {result.status} from {result.url}"
+    return f"{result.outcome.value} fetching {result.url}"
+
+
+def _shrink_note(new: str, old: str) -> str:
+    return (
+        f"text shrank from {len(old)} to {len(new)} characters; held as suspect until the next fetch "
+        "confirms it"
+    )
+
+
+def _asdict(state: Any) -> dict[str, Any]:
+    return {key: getattr(state, key) for key in state.__dataclass_fields__}
+
+
+async def run_check(
+    config: Config,
+    archive: Archive,
+    documents: Sequence[DocumentSpec] | None = None,
+    *,
+    on_result: Callable[[CheckSummary], None] | None = None,
+    executor: Executor | None = None,
+    fetcher: Fetcher | None = None,
+    browser: Any = None,
+) -> list[CheckSummary]:
+    """One pass over the documents (all of the configuration's by default)."""
+    async with Monitor(
+        config, archive, fetcher=fetcher, browser=browser, executor=executor, on_result=on_result
+    ) as monitor:
+        return await monitor.check_all(documents)
+
+
+def select_documents(config: Config, only: Sequence[str]) -> list[DocumentSpec]:
+    """The documents named by ``--only`` values: a service, a document id, or "Service/Document"."""
+    if not only:
+        return list(config.documents)
+    chosen: list[DocumentSpec] = []
+    for wanted in only:
+        key = wanted.strip().lower()
+        matches = [
+            doc
+            for doc in config.documents
+            if key
+            in (
+                doc.id.lower(),
+                doc.service.lower(),
+                f"{doc.service}/{doc.name}".lower(),
+                doc.id.split("/")[0].lower(),
+            )
+        ]
+        if not matches:
+            raise KeyError(wanted)
+        chosen.extend(m for m in matches if m not in chosen)
+    return chosen
