@@ -116,7 +116,9 @@ def cli() -> None:
 @click.option("--only", multiple=True, metavar="SERVICE[/DOC]", help="Check only these (repeatable).")
 @click.option("--wait", is_flag=True, help="Wait for another run's lock instead of exiting at once.")
 @click.option("--browser/--no-browser", default=None, help="Enable the headless-browser fetcher.")
-@click.option("--deliver/--no-deliver", default=True, show_default=True, help="Send queued alerts after the pass.")
+@click.option(
+    "--deliver/--no-deliver", default=True, show_default=True, help="Send queued alerts after the pass."
+)
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 @json_option
 @_wrap_errors
@@ -144,7 +146,9 @@ def check(
     try:
         documents = select_documents(config, only)
     except KeyError as exc:
-        raise CommandError(f"--only {exc.args[0]!r} matches no document in {config_path}", EXIT_USAGE) from exc
+        raise CommandError(
+            f"--only {exc.args[0]!r} matches no document in {config_path}", EXIT_USAGE
+        ) from exc
     archive = Archive(db_path)
     try:
         archive.acquire_lock(wait=wait)
@@ -248,7 +252,13 @@ def show(document: str, db_path: str, at: str | None, version_id: int | None, as
 @json_option
 @_wrap_errors
 def diff(
-    document: str, old: int | None, new: int | None, db_path: str, unified: bool, color: bool | None, as_json: bool
+    document: str,
+    old: int | None,
+    new: int | None,
+    db_path: str,
+    unified: bool,
+    color: bool | None,
+    as_json: bool,
 ) -> None:
     """Diff two versions of DOCUMENT (by default the latest change), with its AI findings."""
     from .views import version_diff
@@ -282,10 +292,14 @@ def diff(
 
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--select", multiple=True, metavar="CSS", help="CSS selector of the content to keep (repeatable).")
+@click.option(
+    "--select", multiple=True, metavar="CSS", help="CSS selector of the content to keep (repeatable)."
+)
 @click.option("--remove", multiple=True, metavar="CSS", help="CSS selector of content to drop (repeatable).")
 @click.option("--filter", "filters", multiple=True, metavar="NAME", help="A named filter (repeatable).")
-@click.option("--rules", type=click.Path(exists=True, dir_okay=False), help="rules.json (Open Terms Archive shape).")
+@click.option(
+    "--rules", type=click.Path(exists=True, dir_okay=False), help="rules.json (Open Terms Archive shape)."
+)
 @click.option("--base-url", help="Resolve relative links against this URL.")
 @_wrap_errors
 def extract(
@@ -299,8 +313,10 @@ def extract(
     """Print the normalised text of local page(s) (HTML, PDF or text), joined in order."""
     from .localfiles import extract_files
 
-    click.echo(extract_files(files, select=select, remove=remove, filters=filters, rules=rules, base_url=base_url),
-               nl=False)
+    click.echo(
+        extract_files(files, select=select, remove=remove, filters=filters, rules=rules, base_url=base_url),
+        nl=False,
+    )
 
 
 @cli.command()
@@ -308,7 +324,9 @@ def extract(
 @click.argument("new", type=click.Path(dir_okay=False))
 @click.option("--service", help="The service's name (helps recognise first-party clauses).")
 @click.option("--select", multiple=True, metavar="CSS", help="CSS selector for HTML inputs (repeatable).")
-@click.option("--remove", multiple=True, metavar="CSS", help="CSS selector to drop for HTML inputs (repeatable).")
+@click.option(
+    "--remove", multiple=True, metavar="CSS", help="CSS selector to drop for HTML inputs (repeatable)."
+)
 @json_option
 @_wrap_errors
 def compare(
@@ -335,7 +353,9 @@ def compare(
 
 @cli.command()
 @db_option
-@click.option("--fixtures", type=click.Path(file_okay=False), help="The recorded story (default: fixtures/demo).")
+@click.option(
+    "--fixtures", type=click.Path(file_okay=False), help="The recorded story (default: fixtures/demo)."
+)
 @click.option("--fresh/--keep", default=True, show_default=True, help="Start from an empty archive.")
 @_wrap_errors
 def demo(db_path: str, fixtures: str | None, fresh: bool) -> None:

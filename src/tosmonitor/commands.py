@@ -101,7 +101,9 @@ def format_summary_table(summaries: Sequence[CheckSummary]) -> str:
     widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(3)]
     lines = [f"{headers[0]:<{widths[0]}}  {headers[1]:<{widths[1]}}  {headers[2]:>{widths[2]}}  {headers[3]}"]
     for row in rows:
-        lines.append(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}  {row[3]}".rstrip())
+        lines.append(
+            f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}  {row[3]}".rstrip()
+        )
     counts: dict[str, int] = {}
     for s in summaries:
         counts[s.outcome] = counts.get(s.outcome, 0) + 1

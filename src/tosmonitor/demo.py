@@ -55,9 +55,7 @@ def load_story(directory: Path) -> Story:
     try:
         data = yaml.safe_load((directory / "story.yaml").read_text(encoding="utf-8"))
         documents = [
-            (service, name, path)
-            for service, docs in data["services"].items()
-            for name, path in docs.items()
+            (service, name, path) for service, docs in data["services"].items() for name, path in docs.items()
         ]
         template = (directory / "template.html").read_text(encoding="utf-8")
         return Story(directory=directory, documents=documents, steps=list(data["steps"]), template=template)
@@ -132,8 +130,12 @@ def demo_config(story: Story, base_url: str) -> Config:
         )
     channels = (ChannelSpec(name="log", type="log", options={"stream": "stdout", "format": "text"}),)
     settings = Settings(host_spacing=0.0, retries=0, health_after=1, concurrency=4)
-    return Config(path=str(story.directory / "story.yaml"), documents=tuple(documents), channels=channels,
-                  settings=settings)
+    return Config(
+        path=str(story.directory / "story.yaml"),
+        documents=tuple(documents),
+        channels=channels,
+        settings=settings,
+    )
 
 
 def run_demo(
@@ -157,8 +159,10 @@ def run_demo(
     results: list[list[CheckSummary]] = []
     try:
         archive.sync_documents(config.documents)
-        echo(f"Replaying {len(story.steps)} dated steps of {len(config.documents)} documents "
-             f"served from {base_url} into {db_path}\n")
+        echo(
+            f"Replaying {len(story.steps)} dated steps of {len(config.documents)} documents "
+            f"served from {base_url} into {db_path}\n"
+        )
         for step in story.steps:
             with site.lock:
                 for path, filename in (step.get("pages") or {}).items():
@@ -213,8 +217,10 @@ def _epilogue(archive: Archive, db_path: str, echo: Callable[[str], Any]) -> Non
     versions = archive.db.execute("SELECT COUNT(*) FROM versions").fetchone()[0]
     fetches = archive.db.execute("SELECT COUNT(*) FROM fetches").fetchone()[0]
     sent = archive.db.execute("SELECT COUNT(*) FROM deliveries WHERE status = 'sent'").fetchone()[0]
-    echo(f"Done: {fetches} fetches, {versions} versions, {rows[0]} changes ({rows[1] or 0} about AI training), "
-         f"{sent} alerts sent.")
+    echo(
+        f"Done: {fetches} fetches, {versions} versions, {rows[0]} changes ({rows[1] or 0} about AI training), "
+        f"{sent} alerts sent."
+    )
     echo("Explore the archive:")
     echo(f"  tosmonitor history workfolio/privacy-policy --db {db_path}")
     echo(f"  tosmonitor diff workfolio/privacy-policy --db {db_path}")

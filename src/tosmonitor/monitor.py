@@ -220,7 +220,9 @@ class Monitor:
         if same_bytes and state.latest_extractor_version == EXTRACTOR_VERSION:
             return self._record_simple(doc, state, results, "unchanged", started, full_fetch=full_fetch)
 
-        pages = [(r.body or b"", r.content_type, r.charset, s) for r, s in zip(results, doc.sources, strict=True)]
+        pages = [
+            (r.body or b"", r.content_type, r.charset, s) for r, s in zip(results, doc.sources, strict=True)
+        ]
         versions: list[NewVersion] = []
         changes: list[NewChange] = []
         old_text = self._current_text(doc, state, versions, changes)
@@ -249,7 +251,9 @@ class Monitor:
                 return self._summary(doc, "suspect", started, error=_shrink_note(derived.text, old_text))
         return self._record_versions(doc, state, results, versions, changes, derived, started, full_fetch)
 
-    async def _fetch(self, doc: DocumentSpec, source: Any, state: DocumentState, full_fetch: bool) -> FetchResult:
+    async def _fetch(
+        self, doc: DocumentSpec, source: Any, state: DocumentState, full_fetch: bool
+    ) -> FetchResult:
         assert self.fetcher is not None
         if doc.javascript is True:
             return await self._browser_fetch(doc, source, None)
@@ -352,16 +356,25 @@ class Monitor:
     # -- recording ---------------------------------------------------------------------------------------
 
     def _health(
-        self, doc: DocumentSpec, state: DocumentState, *, ok: bool, error_class: str | None = None,
+        self,
+        doc: DocumentSpec,
+        state: DocumentState,
+        *,
+        ok: bool,
+        error_class: str | None = None,
         error: str | None = None,
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        previous = HealthState(**state.health_state) if state.health_state else HealthState(
-            consecutive_failures=state.consecutive_failures,
-            failing_alerted=False,
-            last_success_at=iso(state.last_success_at),
-            last_error_class=None,
-            last_error=None,
-            stale_alerted=False,
+        previous = (
+            HealthState(**state.health_state)
+            if state.health_state
+            else HealthState(
+                consecutive_failures=state.consecutive_failures,
+                failing_alerted=False,
+                last_success_at=iso(state.last_success_at),
+                last_error_class=None,
+                last_error=None,
+                stale_alerted=False,
+            )
         )
         new_state, event = next_health(
             previous,
@@ -373,7 +386,9 @@ class Monitor:
         )
         rows: list[dict[str, Any]] = []
         if event is not None:
-            event.update({"document_id": doc.id, "service": doc.service, "document": doc.name, "url": doc.url})
+            event.update(
+                {"document_id": doc.id, "service": doc.service, "document": doc.name, "url": doc.url}
+            )
             rows = plan_deliveries(event, self.config.channels, self.now())
         return _asdict(new_state), rows
 
@@ -473,7 +488,9 @@ class Monitor:
                     stance_after=comparison["after"],
                 )
                 changes.append(change)
-                event_template = change_event(doc, change, derived.excerpt, now, self.config.settings.web_base_url)
+                event_template = change_event(
+                    doc, change, derived.excerpt, now, self.config.settings.web_base_url
+                )
         health_state, health_rows = self._health(doc, state, ok=True)
 
         def deliveries(version_ids: list[int], change_ids: list[int]) -> list[dict[str, Any]]:
@@ -484,8 +501,13 @@ class Monitor:
             event["event_id"] = f"change:{change_ids[-1]}"
             event["to_version"] = version_ids[-1]
             event["from_version"] = version_ids[-2] if len(version_ids) > 1 else state.latest_version_id
-            event["links"] = _links(doc.id, event["from_version"], event["to_version"], change_ids[-1],
-                                    self.config.settings.web_base_url)
+            event["links"] = _links(
+                doc.id,
+                event["from_version"],
+                event["to_version"],
+                change_ids[-1],
+                self.config.settings.web_base_url,
+            )
             return plan_deliveries(event, self.config.channels, now)
 
         recorded = self.archive.record_check(

@@ -21,7 +21,9 @@ def parse_date(value: str) -> datetime:
             return datetime.fromisoformat(value).replace(hour=23, minute=59, second=59, tzinfo=UTC)
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise InputError(f"--at {value!r}: not an ISO date (e.g. 2025-01-31 or 2025-01-31T12:00:00Z)") from exc
+        raise InputError(
+            f"--at {value!r}: not an ISO date (e.g. 2025-01-31 or 2025-01-31T12:00:00Z)"
+        ) from exc
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -31,7 +33,9 @@ def documents_listing(archive: Archive) -> list[dict[str, Any]]:
         latest = archive.db.execute(
             "SELECT training, first_seen_at FROM versions WHERE id = ?", [doc["latest_version_id"]]
         ).fetchone()
-        count = archive.db.execute("SELECT COUNT(*) FROM versions WHERE document_id = ?", [doc["id"]]).fetchone()
+        count = archive.db.execute(
+            "SELECT COUNT(*) FROM versions WHERE document_id = ?", [doc["id"]]
+        ).fetchone()
         rows.append(
             {
                 "id": doc["id"],
@@ -85,8 +89,9 @@ def document_history(archive: Archive, doc_id: str) -> dict[str, Any]:
                 "change_id": change["id"] if change else None,
                 "severity": change["severity"] if change else None,
                 "ai_training_change": change["ai_training_change"] if change else False,
-                "headline": change["headline"] if change else ("first record" if not v["previous_version_id"]
-                                                                else None),
+                "headline": change["headline"]
+                if change
+                else ("first record" if not v["previous_version_id"] else None),
                 "findings": [f["rule"] for f in (change["findings"] or [])] if change else [],
             }
         )
@@ -123,7 +128,9 @@ def format_history(data: dict[str, Any]) -> str:
         lines.append("")
         lines.append("AI-training stance over time:")
         for step in data["stance_timeline"]:
-            lines.append(f"  since {step['from'][:10]}: {step['training'] or 'unknown'} (v{step['version_id']})")
+            lines.append(
+                f"  since {step['from'][:10]}: {step['training'] or 'unknown'} (v{step['version_id']})"
+            )
     return "\n".join(lines)
 
 

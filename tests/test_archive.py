@@ -1,0 +1,289 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The archive on real SQLite files: storage, compression, the one-transaction write path, locking."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import sqlite3
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tosmonitor.archive import (
+    KEYFRAME_EVERY,
+    Archive,
+    CheckRecord,
+    NewChange,
+    NewVersion,
+    PageFetch,
+    compress,
+    decompress,
+    sha256_hex,
+)
+from tosmonitor.errors import ArchiveError, ArchiveLocked
+from tosmonitor.models import DocumentSpec, FetchOutcome, FetchResult, Source
+
+T0 = datetime(2025, 1, 1, 12, tzinfo=UTC)
+SPEC = DocumentSpec(
+    id="acme/privacy-policy",
+    service="Acme",
+    name="Privacy Policy",
+    sources=(Source("http://127.0.0.1:9/privacy"),),
+)
+
+
+def page(body: bytes, when: datetime = T0) -> PageFetch:
+    return PageFetch(
+        FetchResult(
+            url=SPEC.url,
+            outcome=FetchOutcome.OK,
+            fetched_at=when,
+            body=body,
+            content_type="text/html",
+            status=200,
+            etag='"e1"',
+        )
+    )
+
+
+def policy_text(n: int) -> str:
+    return "# Acme Privacy Policy\n\n" + "\n\n".join(
+        f"Paragraph {i} about data, revision {n}." for i in range(200)
+    )
+
+
+@pytest.fixture
+def archive(tmp_path):
+    with Archive(tmp_path / "archive.db") as opened:
+        opened.sync_documents([SPEC])
+        yield opened
+
+
+def record_version(archive: Archive, n: int, *, when: datetime = T0, change: bool = True) -> tuple:
+    text = policy_text(n)
+    body = f"<html><main>{text}</main><!-- nonce {n} --></html>".encode()
+    recorded = archive.record_check(
+        CheckRecord(
+            document_id=SPEC.id,
+            checked_at=when,
+            outcome="changed",
+            pages=[page(body, when)],
+            versions=[NewVersion(text=text, extractor_version="t", snapshots=(sha256_hex(body),))],
+            changes=[NewChange(severity="low", headline=f"rev {n}")] if change else [],
+        )
+    )
+    return recorded, text
+
+
+def test_compression_round_trips_with_and_without_a_base():
+    base = b"The quick brown fox jumps over the lazy dog. " * 200
+    data = base.replace(b"lazy", b"sleepy", 1)
+    plain, codec = compress(data)
+    delta, delta_codec = compress(data, base)
+    assert (codec, delta_codec) == ("zstd", "zstd-delta")
+    assert decompress(plain, codec) == data
+    assert decompress(delta, delta_codec, base) == data
+    assert len(delta) < len(plain)
+
+
+def test_versions_are_stored_as_deltas_and_read_back_exactly(archive):
+    texts = []
+    for n in range(KEYFRAME_EVERY + 4):
+        _, text = record_version(archive, n, change=n > 0, when=T0 + timedelta(days=n))
+        texts.append(text)
+    rows = archive.versions(SPEC.id)
+    assert len(rows) == len(texts)
+    for row, text in zip(rows, texts, strict=True):
+        fresh = Archive(archive.path)  # no cache: decode the delta chain from disk
+        assert fresh.text(row["id"]) == text
+        assert row["sha256"] == sha256_hex(text)
+        fresh.close()
+    codecs = [r[0] for r in archive.db.execute("SELECT codec FROM versions ORDER BY id")]
+    assert codecs[0] == "zstd" and codecs[1] == "zstd-delta"
+    assert codecs[KEYFRAME_EVERY] == "zstd", "a keyframe bounds the decoding chain"
+    sizes = archive.storage_sizes()
+    assert sizes["versions_stored"] * 20 < sizes["versions_raw"]
+
+
+def test_record_check_links_versions_changes_fetches_and_document_state(archive):
+    record_version(archive, 0, change=False)
+    recorded, text = record_version(archive, 1, when=T0 + timedelta(days=1))
+    change = archive.change(recorded.change_ids[0])
+    assert change["from_version_id"] == recorded.version_ids[0] - 1
+    assert change["to_version_id"] == recorded.version_ids[0]
+    assert change["headline"] == "rev 1"
+    doc = archive.document(SPEC.id)
+    assert doc["latest_version_id"] == recorded.version_ids[0]
+    assert doc["etag"] == '"e1"'
+    assert archive.latest_version(SPEC.id).text == text
+    fetch = archive.fetches(SPEC.id)[0]
+    assert fetch["version_id"] == recorded.version_ids[0] and fetch["outcome"] == "changed"
+    assert archive.version_at(SPEC.id, T0 + timedelta(hours=1)).text == policy_text(0)
+    assert archive.integrity_problems() == []
+
+
+def test_a_failing_write_leaves_nothing_behind(archive):
+    record_version(archive, 0, change=False)
+    before = {t: archive.db[t].count for t in ("versions", "changes", "fetches", "snapshots", "deliveries")}
+
+    def explode(version_ids, change_ids):
+        raise RuntimeError("simulated crash inside the transaction")
+
+    with pytest.raises(RuntimeError):
+        archive.record_check(
+            CheckRecord(
+                document_id=SPEC.id,
+                checked_at=T0,
+                outcome="changed",
+                pages=[page(b"<html>new body</html>")],
+                versions=[NewVersion(text="new text", extractor_version="t")],
+                changes=[NewChange()],
+                deliveries=explode,
+            )
+        )
+    after = {t: archive.db[t].count for t in before}
+    assert after == before
+    assert archive.latest_version(SPEC.id).text == policy_text(0)
+    assert archive.integrity_problems() == []
+
+
+def test_deliveries_are_written_with_the_change_and_deduplicated(archive):
+    record_version(archive, 0, change=False)
+
+    def rows(version_ids, change_ids):
+        return [
+            {
+                "idempotency_key": f"change:{change_ids[0]}:log",
+                "event_kind": "change",
+                "event_id": f"change:{change_ids[0]}",
+                "change_id": change_ids[0],
+                "document_id": SPEC.id,
+                "channel": "log",
+                "severity": "high",
+                "payload": {"to_version": version_ids[0]},
+            }
+        ] * 2
+
+    recorded = archive.record_check(
+        CheckRecord(
+            document_id=SPEC.id,
+            checked_at=T0,
+            outcome="changed",
+            pages=[page(b"x")],
+            versions=[NewVersion(text="v2", extractor_version="t")],
+            changes=[NewChange()],
+            deliveries=rows,
+        )
+    )
+    assert len(recorded.delivery_ids) == 1
+    row = archive.db.execute("SELECT change_id, status, payload FROM deliveries").fetchone()
+    assert row[0] == recorded.change_ids[0] and row[1] == "pending"
+    assert json.loads(row[2]) == {"to_version": recorded.version_ids[0]}
+
+
+def test_identical_snapshots_are_stored_once(archive):
+    body = b"<html><main>same</main></html>"
+    for day in range(3):
+        archive.record_check(
+            CheckRecord(
+                document_id=SPEC.id,
+                checked_at=T0,
+                outcome="unchanged",
+                pages=[page(body, T0 + timedelta(days=day))],
+            )
+        )
+    assert archive.db["snapshots"].count == 1
+    assert archive.db["fetches"].count == 3
+    assert archive.snapshot(sha256_hex(body))[0] == body
+
+
+def test_error_checks_count_failures_and_success_resets_them(archive):
+    failed = FetchResult(
+        url=SPEC.url, outcome=FetchOutcome.HTTP_ERROR, fetched_at=T0, status=503, error="HTTP 503"
+    )
+    for _ in range(2):
+        archive.record_check(
+            CheckRecord(
+                document_id=SPEC.id,
+                checked_at=T0,
+                outcome="error",
+                pages=[PageFetch(failed)],
+                error_class="http_error",
+                error="HTTP 503",
+            )
+        )
+    doc = archive.document(SPEC.id)
+    assert (doc["consecutive_failures"], doc["health"], doc["last_error_class"]) == (
+        2,
+        "failing",
+        "http_error",
+    )
+    assert archive.db["versions"].count == 0
+    record_version(archive, 0, change=False)
+    doc = archive.document(SPEC.id)
+    assert (doc["consecutive_failures"], doc["health"]) == (0, "ok")
+
+
+def test_full_text_search_finds_versions(archive):
+    record_version(archive, 0, change=False)
+    hits = archive.search("revision")
+    assert hits and hits[0]["document_id"] == SPEC.id and "[revision]" in hits[0]["snippet"]
+
+
+def test_resolve_document_by_id_or_name(archive):
+    assert archive.resolve_document("Acme/Privacy Policy") == SPEC.id
+    assert archive.resolve_document("acme/privacy-policy") == SPEC.id
+    with pytest.raises(ArchiveError, match="no document"):
+        archive.resolve_document("nobody/terms")
+
+
+def test_readonly_open_of_a_missing_archive_is_a_clear_error(tmp_path):
+    with pytest.raises(ArchiveError, match="no archive here"):
+        Archive(tmp_path / "missing.db", readonly=True)
+
+
+def test_a_file_that_is_not_sqlite_is_a_clear_error(tmp_path):
+    path = tmp_path / "notes.db"
+    path.write_text("these are not the tables you are looking for\n" * 100)
+    with pytest.raises(ArchiveError, match="cannot open the archive"):
+        Archive(path)
+
+
+def _hold_lock(path: str, ready, release) -> None:
+    archive = Archive(path)
+    archive.acquire_lock()
+    ready.set()
+    release.wait(10)
+    archive.close()
+
+
+def test_the_run_lock_excludes_a_second_process(tmp_path):
+    path = str(tmp_path / "archive.db")
+    Archive(path).close()
+    ctx = multiprocessing.get_context("spawn")
+    ready, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold_lock, args=(path, ready, release))
+    holder.start()
+    try:
+        assert ready.wait(20)
+        second = Archive(path)
+        with pytest.raises(ArchiveLocked, match="in use by another tosmonitor run"):
+            second.acquire_lock()
+        release.set()
+        holder.join(10)
+        second.acquire_lock(wait=True, timeout=5)  # free again once the holder exits
+        second.close()
+    finally:
+        release.set()
+        holder.join(5)
+
+
+def test_schema_is_migrated_once_and_survives_reopening(tmp_path):
+    path = tmp_path / "archive.db"
+    Archive(path).close()
+    Archive(path).close()
+    conn = sqlite3.connect(path)
+    names = [r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations")]
+    assert names == sorted(set(names)) and "m001_initial" in names
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
