@@ -348,6 +348,149 @@ def compare(
         click.echo(analysis.render_report(result, title=f"{old} → {new}"))
 
 
+# -- daemon, status, alerts ------------------------------------------------------------------------------------
+
+
+@cli.command()
+@config_option
+@db_option
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="One log line per check, as text or JSON (on stderr).",
+)
+@click.option("--metrics-port", type=int, help="Serve /healthz and /metrics on this port (0: any free port).")
+@click.option(
+    "--metrics-host", default="127.0.0.1", show_default=True, help="Address for /healthz and /metrics."
+)
+@click.option(
+    "--stop-deadline", default=30.0, show_default=True, help="Seconds in-flight checks get on SIGTERM."
+)
+@click.option(
+    "--check-deadline", default=300.0, show_default=True, help="Hard limit for one document's check."
+)
+@click.option("--browser/--no-browser", default=None, help="Enable the headless-browser fetcher.")
+@_wrap_errors
+def daemon(
+    config_path: str,
+    db_path: str,
+    log_format: str,
+    metrics_port: int | None,
+    metrics_host: str,
+    stop_deadline: float,
+    check_deadline: float,
+    browser: bool | None,
+) -> None:
+    """Run every document on its schedule until SIGTERM (SIGHUP reloads the configuration)."""
+    from .commands import make_browser
+    from .scheduler import CheckLog, Daemon
+
+    config = load_config_or_exit(config_path)
+    service = Daemon(
+        config_path,
+        db_path,
+        log=CheckLog(sys.stderr, log_format),
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
+        stop_deadline=stop_deadline,
+        check_deadline=check_deadline,
+        browser=make_browser(config.documents, browser),
+    )
+    sys.exit(asyncio.run(service.run()))
+
+
+@cli.command()
+@config_option
+@db_option
+@json_option
+@_wrap_errors
+def status(config_path: str, db_path: str, as_json: bool) -> None:
+    """Each document's health: last success, last error, consecutive failures, next due."""
+    from .views import documents_status, format_status
+
+    config = load_config_or_exit(config_path)
+    archive = _open_archive(db_path)
+    try:
+        rows = documents_status(config, archive)
+    finally:
+        archive.close()
+    echo_json(rows) if as_json else click.echo(format_status(rows))
+
+
+@cli.group(invoke_without_command=True)
+@config_option
+@db_option
+@click.option(
+    "--status", "status_filter", type=click.Choice(["pending", "sent", "failed"]), help="Only these."
+)
+@json_option
+@click.pass_context
+@_wrap_errors
+def alerts(
+    ctx: click.Context, config_path: str, db_path: str, status_filter: str | None, as_json: bool
+) -> None:
+    """List alert deliveries and their status (subcommands: retry, test)."""
+    ctx.ensure_object(dict)
+    ctx.obj.update(config_path=config_path, db_path=db_path)
+    if ctx.invoked_subcommand is not None:
+        return
+    from .notify.outbox import list_deliveries
+
+    archive = _open_archive(db_path)
+    try:
+        rows = list_deliveries(archive.db, status=status_filter)
+    finally:
+        archive.close()
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("No deliveries.")
+    for row in rows:
+        error = f"  {row['last_error']}" if row.get("last_error") else ""
+        click.echo(
+            f"#{row['id']:<5} {row['status']:<8} {row['channel']:<12} {row['severity']:<8} "
+            f"{row['event_id']:<30} attempts={row['attempts']}{error}"
+        )
+
+
+@alerts.command("retry")
+@click.argument("delivery_id", required=False, type=int)
+@click.pass_context
+@_wrap_errors
+def alerts_retry(ctx: click.Context, delivery_id: int | None) -> None:
+    """Re-queue failed deliveries (all, or the one with DELIVERY_ID)."""
+    from .archive import Archive
+    from .notify.outbox import retry_failed
+
+    archive = Archive(ctx.obj["db_path"])
+    try:
+        count = retry_failed(archive.db, delivery_id)
+    finally:
+        archive.close()
+    click.echo(f"{count} deliver{'y' if count == 1 else 'ies'} re-queued.")
+
+
+@alerts.command("test")
+@click.argument("channel")
+@click.pass_context
+@_wrap_errors
+def alerts_test(ctx: click.Context, channel: str) -> None:
+    """Send a test message through CHANNEL (its name in targets.yaml) and report the real result."""
+    from .notify.channels import build_channel
+    from .notify.outbox import send_test
+
+    config = load_config_or_exit(ctx.obj["config_path"])
+    specs = {spec.name: spec for spec in config.channels}
+    if channel not in specs:
+        known = ", ".join(sorted(specs)) or "none configured"
+        raise CommandError(f"no channel named {channel!r} (channels: {known})", EXIT_USAGE)
+    send_test(build_channel(specs[channel]))
+    click.echo(f"Test message sent through {channel}.")
+
+
 # -- demo -----------------------------------------------------------------------------------------------------
 
 

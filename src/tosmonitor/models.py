@@ -67,7 +67,7 @@ class DocumentSpec:
         return self.sources[0].url
 
 
-class FetchOutcome(str, enum.Enum):
+class FetchOutcome(enum.StrEnum):
     """The single classified result of one fetch attempt."""
 
     OK = "ok"

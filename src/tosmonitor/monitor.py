@@ -234,21 +234,23 @@ class Monitor:
             if not versions:
                 return self._record_simple(doc, state, results, "unchanged", started, full_fetch=full_fetch)
             return self._record_versions(doc, state, results, versions, changes, None, started, full_fetch)
-        if old_text is not None and len(derived.text) < self.config.settings.suspect_shrink * len(old_text):
-            if state.suspect_sha256 != derived.sha256:
-                record = CheckRecord(
-                    document_id=doc.id,
-                    checked_at=now,
-                    outcome="suspect",
-                    pages=[PageFetch(r) for r in results],
-                    versions=versions,
-                    changes=changes,
-                    suspect_sha256=derived.sha256,
-                    full_fetch=full_fetch,
-                    health_state=self._health(doc, state, ok=True)[0],
-                )
-                self.archive.record_check(record)
-                return self._summary(doc, "suspect", started, error=_shrink_note(derived.text, old_text))
+        shrunk = old_text is not None and len(derived.text) < self.config.settings.suspect_shrink * len(
+            old_text
+        )
+        if shrunk and state.suspect_sha256 != derived.sha256:
+            record = CheckRecord(
+                document_id=doc.id,
+                checked_at=now,
+                outcome="suspect",
+                pages=[PageFetch(r) for r in results],
+                versions=versions,
+                changes=changes,
+                suspect_sha256=derived.sha256,
+                full_fetch=full_fetch,
+                health_state=self._health(doc, state, ok=True)[0],
+            )
+            self.archive.record_check(record)
+            return self._summary(doc, "suspect", started, error=_shrink_note(derived.text, old_text))
         return self._record_versions(doc, state, results, versions, changes, derived, started, full_fetch)
 
     async def _fetch(

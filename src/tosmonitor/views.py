@@ -170,3 +170,43 @@ def version_diff(archive: Archive, doc_id: str, old: int | None, new: int | None
         "_diff": text_diff,
         "_unified": diffing.unified_diff(old_text, new_text, old_label=f"v{old}", new_label=f"v{new}"),
     }
+
+
+def documents_status(config: Any, archive: Archive) -> list[dict[str, Any]]:
+    """Health and next due time of each configured document."""
+    from .archive import parse_iso
+    from .scheduler import next_due
+
+    now = datetime.now(UTC)
+    rows = []
+    for spec in config.documents:
+        doc = archive.document(spec.id) or {}
+        last_checked = parse_iso(doc.get("last_checked_at"))
+        rows.append(
+            {
+                "id": spec.id,
+                "health": doc.get("health", "never checked"),
+                "last_success_at": doc.get("last_success_at"),
+                "last_checked_at": doc.get("last_checked_at"),
+                "last_error": doc.get("last_error"),
+                "last_error_class": doc.get("last_error_class"),
+                "consecutive_failures": doc.get("consecutive_failures", 0),
+                "next_due": next_due(spec, last_checked, now).isoformat().replace("+00:00", "Z"),
+            }
+        )
+    return rows
+
+
+def format_status(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "No documents configured."
+    width = max(len(r["id"]) for r in rows)
+    lines = [
+        f"{'document':<{width}}  health         fails  last success          next due              last error"
+    ]
+    for r in rows:
+        lines.append(
+            f"{r['id']:<{width}}  {r['health']:<13}  {r['consecutive_failures']:>5}  "
+            f"{(r['last_success_at'] or '-')[:19]:<20}  {r['next_due'][:19]:<20}  {(r['last_error'] or '')[:60]}"
+        )
+    return "\n".join(lines)
