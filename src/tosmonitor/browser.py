@@ -1,0 +1,619 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The optional headless-browser fetcher, for pages rendered by JavaScript or closed to plain clients.
+
+This module owns everything about the browser: finding the system Chromium, driving it with Playwright,
+waiting until a page has finished rendering, bounding time, memory and concurrency, restarting the browser,
+and a circuit breaker that stops using it after repeated crashes. It also owns :func:`needs_browser`, the pure
+rule that decides when a plain-HTTP result deserves a second try in the browser.
+
+The browser is optional: Playwright (``pip install 'tosmonitor[browser]'``) drives the system Chromium
+(``apt-get install chromium``, or ``$TOSMONITOR_CHROMIUM``); no browser is ever downloaded. Importing this
+module works without either; :func:`browser_available` says whether they are there.
+
+Every page gets a fresh browser context (no cookies shared between pages); one browser process serves a run
+and is replaced after a crash or every ``restart_every`` pages. Images, fonts and media are never loaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import os
+import re
+import shutil
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from .errors import FetchError
+from .models import FetchOutcome, FetchResult
+
+__all__ = [
+    "LAUNCH_FLAGS",
+    "BrowserFetcher",
+    "BrowserUnavailable",
+    "browser_available",
+    "find_chromium",
+    "needs_browser",
+]
+
+ENV_EXECUTABLE = "TOSMONITOR_CHROMIUM"
+CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+# Headless, no sandbox (containers), and nothing that reaches the network on its own.
+LAUNCH_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+)
+
+BLOCKED_RESOURCE_TYPES = frozenset({"image", "font", "media"})
+
+ENABLE_HINT = (
+    "install Playwright with pip install 'tosmonitor[browser]' and the system Chromium with "
+    "apt-get install chromium (or set TOSMONITOR_CHROMIUM to a Chromium executable)"
+)
+
+# Seconds a page whose main document answered with an error status may take to replace itself (a JavaScript
+# check that sets a cookie and reloads) before the error is final.
+ERROR_GRACE = 3.0
+LAUNCH_TIMEOUT = 30.0
+CLOSE_TIMEOUT = 5.0
+
+_SCRIPT_RE = re.compile(rb"<script\b", re.IGNORECASE)
+
+# Run in the page: are the selectors there, and how long is / what hash has the text they select?
+_PROBE_JS = """
+(selectors) => {
+  const missing = [];
+  let text = "";
+  if (selectors.length === 0) {
+    text = document.body ? document.body.innerText || "" : "";
+  } else {
+    for (const sel of selectors) {
+      const found = document.querySelectorAll(sel);
+      if (found.length === 0) { missing.push(sel); continue; }
+      for (const el of found) { text += (el.innerText || el.textContent || "") + "\\n"; }
+    }
+  }
+  let hash = 0;
+  for (let i = 0; i < text.length; i++) { hash = (Math.imul(hash, 31) + text.charCodeAt(i)) | 0; }
+  return {missing: missing, length: text.trim().length, hash: hash, nodes: document.getElementsByTagName("*").length};
+}
+"""
+
+
+class BrowserUnavailable(FetchError):
+    """The browser cannot be used at all: Playwright or Chromium is missing, or Playwright cannot start."""
+
+
+def find_chromium(executable: str | None = None) -> str | None:
+    """The Chromium executable to use: ``executable``, else ``$TOSMONITOR_CHROMIUM``, else one on ``PATH``.
+
+    :param executable: an explicit path; returned as is when it is an executable file.
+    :returns: an absolute path, or None when no Chromium is found.
+    """
+    explicit = executable or os.environ.get(ENV_EXECUTABLE)
+    if explicit:
+        path = shutil.which(explicit) or explicit
+        return path if os.path.isfile(path) and os.access(path, os.X_OK) else None
+    for name in CHROMIUM_CANDIDATES:
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def browser_available(executable: str | None = None) -> tuple[bool, str]:
+    """Whether the browser fetcher can run here, without launching anything.
+
+    :param executable: an explicit Chromium path to check instead of the usual places.
+    :returns: ``(True, "<chromium path>")`` or ``(False, "<what is missing and how to enable it>")``.
+    """
+    if importlib.util.find_spec("playwright") is None:
+        return False, f"the Python package playwright is not installed: {ENABLE_HINT}"
+    explicit = executable or os.environ.get(ENV_EXECUTABLE)
+    path = find_chromium(executable)
+    if path is None:
+        if explicit:
+            return False, f"Chromium executable {explicit!r} not found or not executable: {ENABLE_HINT}"
+        return False, f"no Chromium executable found: {ENABLE_HINT}"
+    return True, path
+
+
+def needs_browser(
+    result: FetchResult,
+    *,
+    selected_text_empty: bool | None = None,
+    has_scripts: bool | None = None,
+) -> str | None:
+    """Why a plain-HTTP result should be fetched again in the browser, or None when it should not.
+
+    Pure: it reads the result only. Yes for a 403 or 406, a 429 without ``Retry-After`` (a wait is asked
+    for otherwise), a 502, a network error (connection reset), a page classified as a bot check, and an OK
+    page whose selected content is empty while it carries scripts.
+
+    :param result: the plain-HTTP result.
+    :param selected_text_empty: whether extraction found no text in the selected content (None: unknown).
+    :param has_scripts: whether the page has ``<script>`` elements (None: look at the body).
+    :returns: a short reason, or None.
+    """
+    if result.fetcher == "browser":
+        return None
+    status = result.status
+    if status in (403, 406, 502):
+        return f"HTTP {status} to a plain client"
+    if status == 429 and result.retry_after is None:
+        return "HTTP 429 without Retry-After"
+    if result.outcome is FetchOutcome.BLOCKED:
+        return "blocked: " + (result.error or "bot check or access wall")
+    if result.outcome is FetchOutcome.NETWORK_ERROR:
+        return "network error: " + (result.error or "connection failed")
+    if result.outcome is FetchOutcome.OK and selected_text_empty:
+        if has_scripts is None:
+            has_scripts = bool(result.body and _SCRIPT_RE.search(result.body))
+        if has_scripts:
+            return "selected content is empty and the page has scripts"
+    return None
+
+
+@dataclass(eq=False)
+class _Instance:
+    """One browser process and the pages it has served."""
+
+    browser: Any
+    served: int = 0
+    active: int = 0
+    retired: bool = False
+    dead: bool = False
+
+
+class _Crash(Exception):
+    """The browser or the page's renderer went away while rendering."""
+
+
+class BrowserFetcher:
+    """Fetch pages in the system Chromium, bounded in time, concurrency and failures.
+
+    Use as an async context manager, or call :meth:`aclose` when done. :meth:`fetch` returns a
+    :class:`~tosmonitor.models.FetchResult` with ``fetcher="browser"`` for every page problem;
+    :class:`BrowserUnavailable` is raised only when the browser cannot be used at all.
+
+    ``events`` collects health events (dicts with ``kind="browser"`` and a ``state``: ``launched``,
+    ``launch_failed``, ``crashed``, ``restarted``, ``circuit_open``, ``circuit_closed``) for the pipeline.
+    """
+
+    def __init__(
+        self,
+        *,
+        executable: str | None = None,
+        concurrency: int = 2,
+        restart_every: int = 50,
+        quiet_period: float = 0.5,
+        breaker_threshold: int = 3,
+        breaker_cooldown: float = 300.0,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, not {concurrency}")
+        if restart_every < 1:
+            raise ValueError(f"restart_every must be at least 1, not {restart_every}")
+        self.executable = executable
+        self.concurrency = concurrency
+        self.restart_every = restart_every
+        self.quiet_period = quiet_period
+        self.breaker_threshold = breaker_threshold
+        self.breaker_cooldown = breaker_cooldown
+        self.events: list[dict[str, Any]] = []
+        self.launches = 0
+        self._semaphore = asyncio.Semaphore(concurrency)
+        self._lock = asyncio.Lock()
+        self._playwright: Any = None
+        self._current: _Instance | None = None
+        self._retired: list[_Instance] = []
+        self._failures = 0
+        self._open_until = 0.0
+        self._circuit_was_open = False
+        self._closed = False
+
+    async def __aenter__(self) -> BrowserFetcher:
+        await self._start_playwright()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    @property
+    def breaker_open(self) -> bool:
+        """True while the circuit breaker keeps the browser unused after repeated crashes."""
+        return time.monotonic() < self._open_until
+
+    async def aclose(self) -> None:
+        """Close the browser process(es) and Playwright. Safe to call twice."""
+        self._closed = True
+        async with self._lock:
+            instances = [i for i in [self._current, *self._retired] if i is not None]
+            self._current = None
+            self._retired = []
+            for inst in instances:
+                await self._close_instance(inst)
+            if self._playwright is not None:
+                playwright, self._playwright = self._playwright, None
+                with contextlib.suppress(Exception):  # closing must not fail
+                    await asyncio.wait_for(playwright.stop(), CLOSE_TIMEOUT)
+
+    async def fetch(
+        self,
+        url: str,
+        *,
+        wait_for: Sequence[str] = (),
+        timeout: float = 30.0,
+        user_agent: str | None = None,
+        headers: Mapping[str, str] = {},  # noqa: B006 - read only
+    ) -> FetchResult:
+        """Render ``url`` in a fresh browser context and return the settled DOM as HTML.
+
+        The page is done when every ``wait_for`` selector matches (without selectors: when the body has
+        text), the selected text is not empty, and it has not changed for ``quiet_period`` seconds.
+
+        :param url: the page to render.
+        :param wait_for: CSS selectors that must all match before the page counts as rendered.
+        :param timeout: hard deadline in seconds for this page, from the moment a browser slot is free.
+        :param user_agent: the User-Agent header (None: Chromium's own).
+        :param headers: extra request headers.
+        :returns: a result with outcome ok, timeout, http_error or network_error and ``fetcher="browser"``.
+        :raises BrowserUnavailable: Playwright or Chromium is missing.
+        """
+        fetched_at = datetime.now(UTC)
+        started = time.monotonic()
+        if self._closed:
+            raise BrowserUnavailable(f"{url}: the browser fetcher is closed")
+        if self.breaker_open:
+            return self._circuit_result(url, fetched_at, started)
+        async with self._semaphore:
+            if self.breaker_open:
+                return self._circuit_result(url, fetched_at, started)
+            fetched_at = datetime.now(UTC)
+            deadline = time.monotonic() + timeout
+            try:
+                inst = await self._acquire()
+            except BrowserUnavailable:
+                raise
+            except Exception as exc:  # any launch failure counts against the breaker
+                self._failure("launch_failed", f"{type(exc).__name__}: {_first_line(exc)}")
+                return _error(
+                    url,
+                    FetchOutcome.NETWORK_ERROR,
+                    fetched_at,
+                    started,
+                    f"could not launch the browser: {_first_line(exc)}",
+                )
+            try:
+                result = await self._render(
+                    inst, url, wait_for, deadline, timeout, user_agent, headers, fetched_at, started
+                )
+            except _Crash as exc:
+                inst.dead = True
+                self._failure("crashed", str(exc))
+                return _error(url, FetchOutcome.NETWORK_ERROR, fetched_at, started, f"browser crashed: {exc}")
+            finally:
+                await self._release(inst)
+            self._success()
+            return result
+
+    # -- the browser process -------------------------------------------------------------------------
+
+    async def _start_playwright(self) -> Any:
+        if self._playwright is not None:
+            return self._playwright
+        ok, reason = browser_available(self.executable)
+        if not ok:
+            raise BrowserUnavailable(f"the headless browser cannot be used: {reason}")
+        self.executable = reason
+        from playwright.async_api import async_playwright
+
+        try:
+            self._playwright = await async_playwright().start()
+        except Exception as exc:  # the driver itself cannot start
+            raise BrowserUnavailable(
+                f"Playwright could not start: {_first_line(exc)}; {ENABLE_HINT}"
+            ) from exc
+        return self._playwright
+
+    async def _acquire(self) -> _Instance:
+        async with self._lock:
+            playwright = await self._start_playwright()
+            current = self._current
+            if current is not None and (current.dead or not current.browser.is_connected()):
+                self._retire(current)
+                current = None
+            if current is not None and current.served >= self.restart_every:
+                self._event("restarted", served=current.served)
+                self._retire(current)
+                current = None
+            if current is None:
+                browser = await playwright.chromium.launch(
+                    executable_path=self.executable,
+                    args=list(LAUNCH_FLAGS),
+                    headless=True,
+                    timeout=LAUNCH_TIMEOUT * 1000,
+                    handle_sigint=False,
+                    handle_sigterm=False,
+                    handle_sighup=False,
+                )
+                self.launches += 1
+                current = _Instance(browser)
+                self._current = current
+                self._event("launched", version=browser.version)
+            for old in [i for i in self._retired if i.active == 0]:
+                self._retired.remove(old)
+                await self._close_instance(old)
+            current.served += 1
+            current.active += 1
+            return current
+
+    def _retire(self, inst: _Instance) -> None:
+        inst.retired = True
+        self._retired.append(inst)
+        if self._current is inst:
+            self._current = None
+
+    async def _release(self, inst: _Instance) -> None:
+        inst.active -= 1
+        if inst.dead and self._current is inst:
+            self._retire(inst)
+        if inst.retired and inst.active == 0 and inst in self._retired:
+            self._retired.remove(inst)
+            await self._close_instance(inst)
+
+    @staticmethod
+    async def _close_instance(inst: _Instance) -> None:
+        with contextlib.suppress(Exception):  # a dead browser may refuse to close
+            await asyncio.wait_for(inst.browser.close(), CLOSE_TIMEOUT)
+
+    # -- health ----------------------------------------------------------------------------------------
+
+    def _event(self, state: str, **details: Any) -> None:
+        self.events.append(
+            {"kind": "browser", "state": state, "at": datetime.now(UTC).isoformat(), **details}
+        )
+
+    def _failure(self, state: str, error: str) -> None:
+        self._failures += 1
+        self._event(state, error=error, consecutive=self._failures)
+        if self._failures >= self.breaker_threshold and not self.breaker_open:
+            self._open_until = time.monotonic() + self.breaker_cooldown
+            self._circuit_was_open = True
+            self._event("circuit_open", failures=self._failures, cooldown=self.breaker_cooldown, error=error)
+
+    def _success(self) -> None:
+        self._failures = 0
+        if self._circuit_was_open:
+            self._circuit_was_open = False
+            self._event("circuit_closed")
+
+    def _circuit_result(self, url: str, fetched_at: datetime, started: float) -> FetchResult:
+        remaining = max(0.0, self._open_until - time.monotonic())
+        return _error(
+            url,
+            FetchOutcome.NETWORK_ERROR,
+            fetched_at,
+            started,
+            f"browser circuit open after {self._failures} consecutive browser failures; "
+            f"retrying the browser in {remaining:.0f}s",
+        )
+
+    # -- one page --------------------------------------------------------------------------------------
+
+    async def _render(
+        self,
+        inst: _Instance,
+        url: str,
+        wait_for: Sequence[str],
+        deadline: float,
+        timeout: float,
+        user_agent: str | None,
+        headers: Mapping[str, str],
+        fetched_at: datetime,
+        started: float,
+    ) -> FetchResult:
+        from playwright.async_api import Error as PlaywrightError
+
+        try:
+            context = await asyncio.wait_for(
+                inst.browser.new_context(
+                    user_agent=user_agent,
+                    extra_http_headers=dict(headers),
+                    service_workers="block",
+                ),
+                _remaining(deadline),
+            )
+        except (PlaywrightError, TimeoutError) as exc:
+            raise _Crash(f"could not open a browser context: {_first_line(exc)}") from exc
+        try:
+            return await self._render_in(
+                context, inst, url, list(wait_for), deadline, timeout, fetched_at, started
+            )
+        finally:
+            with contextlib.suppress(Exception):  # the context may be gone with a crashed browser
+                await asyncio.wait_for(context.close(), CLOSE_TIMEOUT)
+
+    async def _render_in(
+        self,
+        context: Any,
+        inst: _Instance,
+        url: str,
+        selectors: list[str],
+        deadline: float,
+        timeout: float,
+        fetched_at: datetime,
+        started: float,
+    ) -> FetchResult:
+        from playwright.async_api import Error as PlaywrightError
+
+        crashed: list[str] = []
+        navigations: list[Any] = []  # main-frame document responses, in order
+
+        def lost() -> bool:
+            return bool(crashed) or not inst.browser.is_connected()
+
+        await context.route("**/*", _route_request)
+        try:
+            page = await asyncio.wait_for(context.new_page(), _remaining(deadline))
+        except (PlaywrightError, TimeoutError) as exc:
+            raise _Crash(f"could not open a page: {_first_line(exc)}") from exc
+        page.on("crash", lambda _page: crashed.append("the page's renderer crashed"))
+        page.on(
+            "response",
+            lambda r: (
+                navigations.append(r)
+                if r.request.is_navigation_request() and r.frame == page.main_frame
+                else None
+            ),
+        )
+
+        def timed_out(what: str) -> FetchResult:
+            return _error(
+                url,
+                FetchOutcome.TIMEOUT,
+                fetched_at,
+                started,
+                f"page not rendered within {timeout:g}s: {what}",
+            )
+
+        try:
+            await page.goto(url, wait_until="commit", timeout=max(1.0, _remaining(deadline) * 1000))
+        except PlaywrightError as exc:
+            if lost():
+                raise _Crash(crashed[0] if crashed else _first_line(exc)) from exc
+            if "Timeout" in type(exc).__name__ or time.monotonic() >= deadline:
+                return timed_out("no response")
+            return _error(url, FetchOutcome.NETWORK_ERROR, fetched_at, started, _first_line(exc))
+
+        poll = max(0.02, min(0.1, self.quiet_period / 5))
+        last: tuple[Any, ...] | None = None
+        stable_since = time.monotonic()
+        last_navigation = time.monotonic()
+        seen_navigations = len(navigations)
+        probe: dict[str, Any] | None = None
+        while True:
+            now = time.monotonic()
+            if len(navigations) != seen_navigations:
+                seen_navigations = len(navigations)
+                last_navigation = now
+                last = None
+            status = navigations[-1].status if navigations else None
+            if now >= deadline:
+                if status is not None and status >= 400:
+                    return _http_error(url, status, page.url, fetched_at, started)
+                return timed_out(_unsettled(probe, selectors))
+            try:
+                probe = await asyncio.wait_for(page.evaluate(_PROBE_JS, selectors), _remaining(deadline))
+            except TimeoutError:
+                return timed_out("the page stopped responding")
+            except PlaywrightError as exc:
+                if lost():
+                    raise _Crash(crashed[0] if crashed else _first_line(exc)) from exc
+                probe = None  # a navigation replaced the document: keep polling
+            if probe is not None:
+                key = (probe["length"], probe["hash"], probe["nodes"], seen_navigations)
+                if key != last:
+                    last, stable_since = key, now
+                quiet = now - stable_since >= self.quiet_period
+                if status is not None and status >= 400 and quiet and now - last_navigation >= ERROR_GRACE:
+                    return _http_error(url, status, page.url, fetched_at, started)
+                ready = not probe["missing"] and probe["length"] > 0
+                if ready and quiet and (status is None or status < 400):
+                    break
+            await asyncio.sleep(max(0.0, min(poll, deadline - time.monotonic())))
+
+        try:
+            html = await asyncio.wait_for(page.content(), _remaining(deadline) + CLOSE_TIMEOUT)
+        except TimeoutError:
+            return timed_out("the page stopped responding")
+        except PlaywrightError as exc:
+            if lost():
+                raise _Crash(crashed[0] if crashed else _first_line(exc)) from exc
+            return _error(url, FetchOutcome.NETWORK_ERROR, fetched_at, started, _first_line(exc))
+        return FetchResult(
+            url=url,
+            outcome=FetchOutcome.OK,
+            fetched_at=fetched_at,
+            final_url=page.url,
+            status=navigations[-1].status if navigations else None,
+            body=html.encode("utf-8"),
+            content_type="text/html",
+            charset="utf-8",
+            elapsed=time.monotonic() - started,
+            fetcher="browser",
+        )
+
+
+async def _route_request(route: Any) -> None:
+    """Skip images, fonts and media; let documents, scripts, styles and XHR through."""
+    if route.request.resource_type in BLOCKED_RESOURCE_TYPES:
+        await route.abort("blockedbyclient")
+    else:
+        await route.continue_()
+
+
+def _unsettled(probe: dict[str, Any] | None, selectors: Sequence[str]) -> str:
+    """Why a page was not done at the deadline, for the error text."""
+    if probe is None:
+        return "no document"
+    if probe["missing"]:
+        return "selector(s) never matched: " + ", ".join(probe["missing"])
+    if probe["length"] == 0:
+        return "the selected content stayed empty" if selectors else "the page body stayed empty"
+    return "the content kept changing"
+
+
+def _remaining(deadline: float) -> float:
+    return max(0.001, deadline - time.monotonic())
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def _http_error(url: str, status: int, final_url: str, fetched_at: datetime, started: float) -> FetchResult:
+    return _error(
+        url,
+        FetchOutcome.HTTP_ERROR,
+        fetched_at,
+        started,
+        f"HTTP {status} in the browser",
+        status=status,
+        final_url=final_url,
+    )
+
+
+def _error(
+    url: str,
+    outcome: FetchOutcome,
+    fetched_at: datetime,
+    started: float,
+    error: str,
+    *,
+    status: int | None = None,
+    final_url: str | None = None,
+) -> FetchResult:
+    return FetchResult(
+        url=url,
+        outcome=outcome,
+        fetched_at=fetched_at,
+        final_url=final_url,
+        status=status,
+        elapsed=time.monotonic() - started,
+        error=error,
+        fetcher="browser",
+    )
