@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import stat
@@ -361,3 +362,41 @@ STATIC = b"<html><body><div id=app></div></body></html>"
 )  # fmt: skip
 def test_needs_browser(result: FetchResult, kwargs: dict[str, Any], expected: str | None) -> None:
     assert needs_browser(result, **kwargs) == expected
+
+
+def _chromium_pids() -> set[int]:
+    psutil = pytest.importorskip("psutil")
+    me = psutil.Process()
+    return {p.pid for p in me.children(recursive=True) if "chrom" in p.name().lower()}
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not AVAILABLE, reason=f"headless browser unavailable: {REASON}")
+def test_crash_is_a_result_and_the_next_page_gets_a_new_browser(site: Any, runner: asyncio.Runner) -> None:
+    base, _log = site
+    import psutil
+
+    async def scenario() -> tuple[list[FetchResult], BrowserFetcher]:
+        before = _chromium_pids()
+        async with BrowserFetcher(quiet_period=0.1) as f:
+            first = await f.fetch(f"{base}/gated.html", timeout=10)
+            ours = _chromium_pids() - before
+            assert ours
+            pending = asyncio.ensure_future(f.fetch(f"{base}/endless.html", timeout=10))
+            await asyncio.sleep(0.5)
+            for pid in ours:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    psutil.Process(pid).kill()
+            crashed = await pending
+            after = await f.fetch(f"{base}/gated.html", timeout=10)
+        return [first, crashed, after], f
+
+    (first, crashed, after), f = runner.run(scenario())
+    assert first.outcome is FetchOutcome.OK
+    assert crashed.outcome is FetchOutcome.NETWORK_ERROR
+    assert crashed.error is not None and crashed.error.startswith("browser crashed: ")
+    assert crashed.elapsed < 5
+    assert after.outcome is FetchOutcome.OK, after.error
+    assert f.launches == 2
+    assert [e["state"] for e in f.events] == ["launched", "crashed", "launched"]
+    assert not f.breaker_open
