@@ -510,14 +510,14 @@ def _merge_headers(base: Mapping[str, str], override: Mapping[str, str]) -> tupl
     return tuple(merged.values())
 
 
-def _sources(ctx: _Ctx, doc: YMap, path: str, rules: Rules) -> tuple[Source, ...]:
+def _sources(ctx: _Ctx, doc: YMap, path: str, rules: Rules, line: int) -> tuple[Source, ...]:
     url, combine = _get(doc, "url", path), _get(doc, "combine", path)
     if url and combine:
         raise ctx.error("set either url or combine, not both", combine.line, combine.path)
     if url:
         return (Source(url=_http_url(ctx, url), rules=rules),)
     if not combine:
-        raise ctx.error("missing url (or combine: a list of pages)", doc.line, path)
+        raise ctx.error("missing url (or combine: a list of pages)", line, path)
     if not isinstance(combine.value, YList) or not combine.value:
         raise ctx.error(
             f"expected a non-empty list of pages ({{url, select, remove}}), got {_type_name(combine.value)}",
@@ -543,7 +543,7 @@ def _sources(ctx: _Ctx, doc: YMap, path: str, rules: Rules) -> tuple[Source, ...
 
 
 def _document(
-    ctx: _Ctx, service: str, name: str, doc: YMap, path: str, defaults: dict[str, Any]
+    ctx: _Ctx, service: str, name: str, doc: YMap, path: str, defaults: dict[str, Any], line: int
 ) -> DocumentSpec:
     _check_keys(ctx, doc, DOCUMENT_KEYS, path, "a document")
     select, remove, filters = (_get(doc, key, path) for key in ("select", "remove", "filters"))
@@ -552,7 +552,7 @@ def _document(
         remove=_selectors(ctx, remove) if remove else (),
         filters=_filters(ctx, filters) if filters else (),
     )
-    sources = _sources(ctx, doc, path, rules)
+    sources = _sources(ctx, doc, path, rules, line)
     own = _fetch_options(ctx, doc, path)
     options = {**defaults, **own}
     options["headers"] = _merge_headers(defaults.get("headers", {}), own.get("headers", {}))
@@ -569,7 +569,7 @@ def _document(
         if not service_slug or not doc_slug:
             raise ctx.error(
                 f"cannot make an id from {service!r} / {name!r}: give one with id: service/document",
-                doc.line,
+                line,
                 path,
             )
         doc_id = f"{service_slug}/{doc_slug}"
@@ -591,14 +591,18 @@ def _documents(ctx: _Ctx, top: YMap, defaults: dict[str, Any]) -> tuple[Document
         raise ctx.error(
             "no services: add a services: section with at least one document", top.line, "services"
         )
+    if not f.value:
+        raise ctx.error(
+            "no services defined: add at least one service with documents", top.key_lines["services"], f.path
+        )
     services = _mapping(ctx, f.value, f.line, f.path)
-    if not services:
-        raise ctx.error("no services defined: add at least one service with documents", f.line, f.path)
     documents: list[DocumentSpec] = []
     seen: dict[str, tuple[int, str]] = {}
     for service in services:
         service_path = f"services.{service}"
         line = services.value_lines[service]
+        if services[service] is None:
+            raise ctx.error("missing documents", services.key_lines[service], service_path)
         body = _mapping(ctx, services[service], line, service_path)
         _check_keys(ctx, body, SERVICE_KEYS, service_path, "a service")
         docs_field = _get(body, "documents", service_path)
@@ -609,14 +613,16 @@ def _documents(ctx: _Ctx, top: YMap, defaults: dict[str, Any]) -> tuple[Document
             raise ctx.error("no documents defined", docs_field.line, docs_field.path)
         for name in docs:
             doc_path = f"{docs_field.path}.{name}"
-            doc = _mapping(ctx, docs[name], docs.value_lines[name], doc_path)
-            spec = _document(ctx, service, name, doc, doc_path, defaults)
             doc_line = docs.key_lines[name]
+            if docs[name] is None:
+                raise ctx.error("missing url (or combine: a list of pages)", doc_line, doc_path)
+            doc = _mapping(ctx, docs[name], docs.value_lines[name], doc_path)
+            spec = _document(ctx, service, name, doc, doc_path, defaults, doc_line)
             if spec.id in seen:
                 first_line, first_path = seen[spec.id]
                 raise ctx.error(
                     f"duplicate document id {spec.id!r} (also {first_path} at line {first_line}); "
-                    "rename one or give it an explicit id:",
+                    "rename one or give it an explicit id",
                     doc_line,
                     doc_path,
                 )
@@ -640,7 +646,9 @@ def _email_options(ctx: _Ctx, ch: YMap, path: str) -> dict[str, object]:
     recipients = _str_list(ctx, to)
     for index, address in enumerate(recipients):
         if "@" not in address:
-            raise ctx.error(f"{address!r} is not an e-mail address", to.line, f"{to.path}[{index}]")
+            line = to.value.item_lines[index] if isinstance(to.value, YList) else to.line
+            item_path = f"{to.path}[{index}]" if isinstance(to.value, YList) else to.path
+            raise ctx.error(f"{address!r} is not an e-mail address", line, item_path)
     sender = _str(ctx, need("from")).strip()
     if "@" not in sender:
         raise ctx.error(f"{sender!r} is not an e-mail address", ch.value_lines["from"], f"{path}.from")
@@ -796,7 +804,7 @@ def _channels(ctx: _Ctx, top: YMap) -> tuple[ChannelSpec, ...]:
             line = ch.line
         if name in seen:
             raise ctx.error(
-                f"duplicate channel name {name!r} (also used at line {seen[name]}); give each a unique name:",
+                f"duplicate channel name {name!r} (also used at line {seen[name]}); give each a unique name",
                 line,
                 f"{path}.name",
             )
