@@ -137,8 +137,9 @@ def parse_size(value: str | int) -> int:
 
 def slugify(text: str) -> str:
     """A lowercase ASCII slug: ``"Privacy Policy"`` -> ``"privacy-policy"``, ``"X (Twitter)"`` -> ``"x-twitter"``."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    decomposed = unicodedata.normalize("NFKD", text)
+    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))  # "é" -> "e"
+    return re.sub(r"[^a-z0-9]+", "-", bare.lower()).strip("-")
 
 
 # -- YAML nodes with line numbers ----------------------------------------------------------------------------
@@ -916,7 +917,7 @@ _RULES_SOURCE_KEYS = ("fetch", "url", "select", "remove", "filter", "executeClie
 
 
 def _json_error(filename: str, path: str, message: str) -> ConfigError:
-    return ConfigError(message, file=filename, field=path)
+    return ConfigError(message, file=filename, field=path or None)
 
 
 def _json_selectors(filename: str, value: Any, path: str) -> tuple[Selector, ...]:
