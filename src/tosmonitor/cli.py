@@ -371,6 +371,12 @@ def compare(
 @click.option(
     "--check-deadline", default=300.0, show_default=True, help="Hard limit for one document's check."
 )
+@click.option(
+    "--startup-spread",
+    default=600.0,
+    show_default=True,
+    help="Overdue documents' first checks are spread over this many seconds (at most their interval).",
+)
 @click.option("--browser/--no-browser", default=None, help="Enable the headless-browser fetcher.")
 @_wrap_errors
 def daemon(
@@ -381,6 +387,7 @@ def daemon(
     metrics_host: str,
     stop_deadline: float,
     check_deadline: float,
+    startup_spread: float,
     browser: bool | None,
 ) -> None:
     """Run every document on its schedule until SIGTERM (SIGHUP reloads the configuration)."""
@@ -397,6 +404,7 @@ def daemon(
         stop_deadline=stop_deadline,
         check_deadline=check_deadline,
         browser=make_browser(config.documents, browser),
+        startup_spread=startup_spread,
     )
     sys.exit(asyncio.run(service.run()))
 

@@ -51,14 +51,18 @@ def utcnow() -> datetime:
 
 
 def first_run_time(
-    last_checked: datetime | None, interval: float, now: datetime, rng: random.Random
+    last_checked: datetime | None,
+    interval: float,
+    now: datetime,
+    rng: random.Random,
+    max_spread: float = MAX_STARTUP_SPREAD,
 ) -> datetime:
     """When a document's first check after a (re)start is due (see the module docstring)."""
     if last_checked is not None:
         due = last_checked + timedelta(seconds=interval)
         if due > now:
             return due
-    spread = min(interval, MAX_STARTUP_SPREAD)
+    spread = min(interval, max_spread)
     return now + timedelta(seconds=rng.uniform(0, spread))
 
 
@@ -184,6 +188,7 @@ class Daemon:
         deliver_every: float = 30.0,
         browser: Any = None,
         rng: random.Random | None = None,
+        startup_spread: float = MAX_STARTUP_SPREAD,
     ) -> None:
         self.config_path = config_path
         self.db_path = db_path
@@ -195,6 +200,7 @@ class Daemon:
         self.deliver_every = deliver_every
         self.browser = browser
         self.rng = rng or random.Random()
+        self.startup_spread = startup_spread
         self.metrics = Metrics()
         self.config: Config | None = None
         self.specs: dict[str, DocumentSpec] = {}
@@ -324,7 +330,7 @@ class Daemon:
         else:
             interval = float(spec.interval or 12 * 3600)
             jitter = interval * (self.config.settings.jitter if self.config else 0.1)
-            first = first_run_time(last_checked, interval, now, self.rng)
+            first = first_run_time(last_checked, interval, now, self.rng, self.startup_spread)
             trigger = IntervalTrigger(seconds=interval, start_date=first, timezone=UTC, jitter=jitter or None)
             grace = max(1, int(interval))
         self.scheduler.add_job(

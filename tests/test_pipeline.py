@@ -1,0 +1,282 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The whole pipeline against a real local HTTP server and a real SQLite archive."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from localserver import Response
+from tosmonitor import monitor as monitor_module
+from tosmonitor.archive import Archive
+from tosmonitor.fetch import Fetcher
+from tosmonitor.models import ChannelSpec, Config, DocumentSpec, Rules, Settings, Source
+from tosmonitor.monitor import Monitor
+
+POLICY = """<html><head><title>Acme</title></head><body>
+<nav><a href="/">Home</a> <a href="/jobs">Jobs</a></nav>
+<main>
+<h1>Acme Privacy Policy</h1>
+<p>We collect your name, your e-mail address and the content you post.</p>
+<h2>How we use data</h2>
+<ul><li>To provide the service.</li><li>To keep the service safe.</li></ul>
+{extra}
+<p>Contact us at privacy@acme.example for any question about this policy.</p>
+</main>
+<footer>Generated {nonce}</footer>
+</body></html>"""
+
+TRAINING = (
+    "<p>We use the content you post to train our artificial intelligence models by default. "
+    "You can opt out at any time in your settings.</p>"
+)
+
+
+def page(extra: str = "", nonce: str = "1") -> bytes:
+    return POLICY.replace("{extra}", extra).replace("{nonce}", nonce).encode()
+
+
+def make_config(server, *, paths=("/privacy",), select=("main",), channels=(), **settings) -> Config:
+    documents = tuple(
+        DocumentSpec(
+            id=f"acme/doc{i}",
+            service="Acme",
+            name=f"Doc {i}",
+            sources=(Source(url=server.url(path), rules=Rules(select=tuple(select))),),
+            timeout=5.0,
+        )
+        for i, path in enumerate(paths)
+    )
+    defaults = {"host_spacing": 0.0, "retries": 1, "health_after": 2}
+    defaults.update(settings)
+    return Config(path="test", documents=documents, channels=tuple(channels), settings=Settings(**defaults))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.moment = datetime(2025, 3, 1, 12, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.moment
+
+    def advance(self, **delta: float) -> None:
+        self.moment += timedelta(**delta)
+
+
+def run(config: Config, archive: Archive, clock: Clock | None = None):
+    async def go():
+        async with Fetcher(host_spacing=0.0, retries=config.settings.retries, backoff_base=0.01) as fetcher:
+            kwargs = {"now": clock} if clock else {}
+            async with Monitor(config, archive, fetcher=fetcher, **kwargs) as monitor:
+                return await monitor.check_all()
+
+    return asyncio.run(go())
+
+
+@pytest.fixture
+def archive(tmp_path: Path):
+    with Archive(tmp_path / "archive.db") as opened:
+        yield opened
+
+
+def test_first_record_then_unchanged_then_changed(local_server, archive):
+    local_server.set("/privacy", page())
+    config = make_config(local_server)
+    [first] = run(config, archive)
+    assert first.outcome == "first" and first.version_id
+    [same] = run(config, archive)
+    assert same.outcome == "unchanged"
+    local_server.set("/privacy", page(TRAINING))
+    [changed] = run(config, archive)
+    assert changed.outcome == "changed" and changed.change_id
+    change = archive.change(changed.change_id)
+    assert change["stats"]["sentences_added"] >= 1
+    assert change["ai_training_change"] is True
+    assert change["training_before"] == "none" and change["training_after"] == "opt-out"
+    assert archive.db["versions"].count == 2
+    assert "train our artificial intelligence" in archive.latest_version("acme/doc0").text
+    assert archive.integrity_problems() == []
+
+
+def test_markup_only_changes_and_nonces_make_no_version(local_server, archive):
+    local_server.set("/privacy", page(nonce="aaa"))
+    config = make_config(local_server)
+    run(config, archive)
+    redesigned = page(nonce="bbb").replace(b"<p>We collect", b"<p class='lead'><span>We collect</span>")
+    redesigned = redesigned.replace(b"</span> your name", b" your name")
+    local_server.set("/privacy", redesigned)
+    [summary] = run(config, archive)
+    assert summary.outcome == "unchanged"
+    assert archive.db["versions"].count == 1
+    assert archive.db["snapshots"].count == 2, "every distinct raw page is kept"
+
+
+def test_not_modified_with_etag(local_server, archive):
+    local_server.set("/privacy", page(), etag=True)
+    config = make_config(local_server)
+    run(config, archive)
+    [again] = run(config, archive)
+    # the first check was a full fetch: the next one sends If-None-Match and gets 304
+    assert again.outcome == "not_modified"
+    assert local_server.requests_to("/privacy")[-1].header("If-None-Match")
+
+
+def test_full_fetch_is_forced_once_a_day_even_with_validators(local_server, archive):
+    local_server.set("/privacy", page(), etag=True)
+    clock = Clock()
+    config = make_config(local_server)
+    run(config, archive, clock)
+    clock.advance(hours=25)
+    [summary] = run(config, archive, clock)
+    assert summary.outcome == "unchanged"
+    assert local_server.requests_to("/privacy")[-1].header("If-None-Match") is None
+
+
+def test_redirect_records_the_final_url(local_server, archive):
+    local_server.set("/new-privacy", page())
+    local_server.redirect("/privacy", "/new-privacy")
+    config = make_config(local_server)
+    [summary] = run(config, archive)
+    assert summary.outcome == "first"
+    assert archive.fetches("acme/doc0")[0]["final_url"].endswith("/new-privacy")
+
+
+def test_transient_500_is_retried(local_server, archive):
+    local_server.set_sequence("/privacy", [Response(status=500), Response(body=page())])
+    config = make_config(local_server)
+    [summary] = run(config, archive)
+    assert summary.outcome == "first"
+    assert archive.fetches("acme/doc0")[0]["attempts"] == 2
+
+
+def test_captcha_page_is_an_error_not_a_version(local_server, archive):
+    local_server.set("/privacy", page())
+    config = make_config(local_server)
+    run(config, archive)
+    captcha = (
+        b"<html><head><title>Just a moment...</title></head><body><h1>Checking your browser before "
+        b"accessing</h1><p>Please verify you are human.</p><div class='cf-challenge'></div></body></html>"
+    )
+    local_server.set("/privacy", captcha, status=200)
+    [summary] = run(config, archive)
+    assert summary.outcome == "error" and summary.error_class == "blocked"
+    assert archive.db["versions"].count == 1
+    assert archive.document("acme/doc0")["consecutive_failures"] == 1
+
+
+def test_selector_matching_nothing_is_an_extraction_error(local_server, archive):
+    local_server.set("/privacy", page())
+    config = make_config(local_server, select=("#no-such-element",))
+    [summary] = run(config, archive)
+    assert summary.outcome == "error" and summary.error_class == "extraction"
+    assert "no-such-element" in summary.error
+    assert archive.db["versions"].count == 0
+    assert archive.db["snapshots"].count == 1, "the raw page is kept for inspection"
+
+
+def test_sudden_shrink_is_suspect_until_confirmed(local_server, archive):
+    long_extra = "".join(f"<p>Section {i}: we describe another use of your data here.</p>" for i in range(40))
+    local_server.set("/privacy", page(long_extra))
+    config = make_config(local_server)
+    run(config, archive)
+    local_server.set("/privacy", page())  # most of the text gone: a broken render, or a real rewrite?
+    [suspect] = run(config, archive)
+    assert suspect.outcome == "suspect"
+    assert archive.db["versions"].count == 1
+    [confirmed] = run(config, archive)
+    assert confirmed.outcome == "changed"
+    assert archive.db["versions"].count == 2
+
+
+def test_shrink_that_goes_away_records_nothing(local_server, archive):
+    long_extra = "".join(f"<p>Section {i}: we describe another use of your data here.</p>" for i in range(40))
+    local_server.set("/privacy", page(long_extra))
+    config = make_config(local_server)
+    run(config, archive)
+    local_server.set("/privacy", page())
+    assert run(config, archive)[0].outcome == "suspect"
+    local_server.set("/privacy", page(long_extra))
+    assert run(config, archive)[0].outcome == "unchanged"
+    assert archive.db["versions"].count == 1
+    assert archive.db["changes"].count == 0
+
+
+def test_non_utf8_page(local_server, archive):
+    body = page("<p>Données personnelles traitées à Zürich.</p>").decode().encode("windows-1252")
+    local_server.set("/privacy", body, content_type="text/html; charset=windows-1252")
+    config = make_config(local_server)
+    run(config, archive)
+    assert "Données personnelles traitées à Zürich" in archive.latest_version("acme/doc0").text
+
+
+def test_a_new_extractor_records_a_technical_change_not_an_alert(local_server, archive, monkeypatch):
+    local_server.set("/privacy", page())
+    log = ChannelSpec(name="log", type="log", options={"stream": "stderr"})
+    config = make_config(local_server, channels=[log])
+    run(config, archive)
+    # Pretend the stored version came from an older extractor that lost the list items.
+    original = archive.latest_version("acme/doc0")
+    monkeypatch.setattr(monitor_module, "EXTRACTOR_VERSION", "next")
+    real_extract = monitor_module.extract_pages
+    monkeypatch.setattr(
+        monitor_module, "extract_pages", lambda pages: real_extract(pages).replace("safe", "secure")
+    )
+    monkeypatch.setattr(
+        monitor_module,
+        "derive",
+        lambda pages, old, service: monitor_module.derive_from_text(
+            real_extract(pages).replace("safe", "secure"), old, service
+        ),
+    )
+    [summary] = run(config, archive)
+    assert summary.technical is True
+    change = archive.changes("acme/doc0")[-1]
+    assert change["technical"] is True
+    assert archive.latest_version("acme/doc0").text == original.text.replace("safe", "secure")
+    assert archive.db["deliveries"].count == 0, "a technical change is never alerted"
+
+
+def test_changes_queue_deliveries_in_the_same_transaction(local_server, archive):
+    local_server.set("/privacy", page())
+    log = ChannelSpec(name="log", type="log", options={"stream": "stderr"})
+    config = make_config(local_server, channels=[log])
+    run(config, archive)
+    local_server.set("/privacy", page(TRAINING))
+    [changed] = run(config, archive)
+    rows = list(archive.db.query("SELECT * FROM deliveries"))
+    assert len(rows) == 1
+    assert rows[0]["change_id"] == changed.change_id and rows[0]["status"] == "pending"
+    assert rows[0]["severity"] in ("high", "critical")
+
+
+def test_health_alert_after_consecutive_failures_and_one_recovery(local_server, archive):
+    local_server.set("/privacy", page())
+    log = ChannelSpec(name="log", type="log", options={"stream": "stderr"})
+    config = make_config(local_server, channels=[log], health_after=2, retries=0)
+    run(config, archive)
+    local_server.set("/privacy", b"gone", status=404)
+    for _ in range(4):
+        assert run(config, archive)[0].outcome == "error"
+    local_server.set("/privacy", page())
+    assert run(config, archive)[0].outcome == "unchanged"
+    kinds = [
+        (row["event_kind"], row["payload"])
+        for row in archive.db.query("SELECT event_kind, payload FROM deliveries ORDER BY id")
+    ]
+    states = [p for k, p in kinds if k == "health"]
+    assert len(states) == 2, kinds
+    assert '"failing"' in states[0] and '"recovered"' in states[1]
+
+
+def test_politeness_one_request_at_a_time_per_host(local_server, archive):
+    paths = [f"/p{i}" for i in range(4)]
+    for path in paths:
+        local_server.set(path, page(), delay=0.1)
+    config = make_config(local_server, paths=paths)
+    run(config, archive)
+    spans = sorted((r.started, r.finished) for r in local_server.requests)
+    for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+        assert start >= end - 0.005, "two requests to one host overlapped"
