@@ -1,0 +1,238 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Check-cycle speed: N policy-like pages (~100 KB each) served on loopback over 10 addresses.
+
+Two modes: *static* (the server sends ETag / Last-Modified and answers 304) and *dynamic* (always 200, with a
+nonce in every page, like a CMS). For each mode: a first cycle, an unchanged cycle and a cycle where 10% of
+the pages changed a paragraph. Prints documents/s and the peak RSS of the checking process (with its worker
+processes). The server runs in its own process; its CPU time is not counted in the figures' numerator, but it
+shares the machine's cores.
+
+    python bench/check_cycle.py [--docs 500] [--workers 2] [--mode static|dynamic|both]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import multiprocessing
+import os
+import random
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from tosmonitor.archive import Archive  # noqa: E402
+from tosmonitor.fetch import Fetcher  # noqa: E402
+from tosmonitor.models import Config, DocumentSpec, Rules, Settings, Source  # noqa: E402
+from tosmonitor.monitor import Monitor  # noqa: E402
+
+HOSTS = [f"127.0.0.{i}" for i in range(1, 11)]
+WORDS = (
+    "data personal information service account content use share process provide improve partners "
+    "security rights request delete access legal basis consent legitimate interests cookies advertising "
+    "retention countries transfer affiliates models features settings choices opt out members public"
+).split()
+
+
+def make_page(doc: int, revision: int) -> bytes:
+    """About 100 KB of policy-like HTML with headings, paragraphs, lists and a table."""
+    rng = random.Random(doc)
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Policy</title>",
+        "<script>window.config={a:1}</script><style>body{font:14px sans-serif}</style></head><body>",
+        "<header><nav><a href='/'>Home</a> <a href='/help'>Help</a></nav></header><main>",
+        f"<h1>Privacy Policy of Service {doc}</h1>",
+    ]
+    for section in range(24):
+        parts.append(f"<h2>{section + 1}. Section about {rng.choice(WORDS)}</h2>")
+        for _ in range(6):
+            sentence_count = rng.randint(3, 6)
+            sentences = []
+            for _ in range(sentence_count):
+                words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(10, 22)))
+                sentences.append(words.capitalize() + ".")
+            parts.append(f"<p class='para'>{' '.join(sentences)}</p>")
+        parts.append(
+            "<ul>"
+            + "".join(f"<li>{rng.choice(WORDS)} and {rng.choice(WORDS)}</li>" for _ in range(5))
+            + "</ul>"
+        )
+        if section % 6 == 0:
+            parts.append(
+                "<table><tr><th>Purpose</th><th>Data</th><th>Basis</th></tr>"
+                + "".join(
+                    f"<tr><td>{rng.choice(WORDS)}</td><td>{rng.choice(WORDS)}</td><td>{rng.choice(WORDS)}</td></tr>"
+                    for _ in range(4)
+                )
+                + "</table>"
+            )
+    if revision:
+        parts.append(f"<p>Revision {revision}: we changed how we use your data for purpose {revision}.</p>")
+    parts.append("</main><footer>© Service <!--NONCE--></footer></body></html>")
+    return "".join(parts).encode()
+
+
+# -- the server process ---------------------------------------------------------------------------------------
+
+
+def serve(port: int, docs: int, ready, control) -> None:
+    pages = {i: make_page(i, 0) for i in range(docs)}
+    revisions = {i: 0 for i in range(docs)}
+    mode = {"dynamic": False}
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                request = await reader.readline()
+                if not request:
+                    break
+                headers = {}
+                while True:
+                    line = await reader.readline()
+                    if line in (b"\r\n", b"\n", b""):
+                        break
+                    name, _, value = line.decode("latin-1").partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                while not control.empty():
+                    command = control.get()
+                    if command[0] == "mode":
+                        mode["dynamic"] = command[1] == "dynamic"
+                    elif command[0] == "change":
+                        for i in command[1]:
+                            revisions[i] += 1
+                            pages[i] = make_page(i, revisions[i])
+                path = request.split()[1].decode()
+                doc = int(path.rsplit("/", 1)[1])
+                body = pages[doc]
+                etag = '"' + hashlib.md5(body).hexdigest() + '"'
+                if not mode["dynamic"] and headers.get("if-none-match") == etag:
+                    writer.write(
+                        f"HTTP/1.1 304 Not Modified\r\nETag: {etag}\r\nContent-Length: 0\r\n\r\n".encode()
+                    )
+                else:
+                    if mode["dynamic"]:
+                        body = body.replace(b"<!--NONCE-->", os.urandom(8).hex().encode())
+                        extra = "Cache-Control: no-store\r\n"
+                    else:
+                        extra = f"ETag: {etag}\r\nLast-Modified: Tue, 02 Jan 2024 10:00:00 GMT\r\n"
+                    writer.write(
+                        f"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {len(body)}"
+                        f"\r\n{extra}\r\n".encode()
+                        + body
+                    )
+                await writer.drain()
+        except (ConnectionError, IndexError, ValueError):
+            pass
+        finally:
+            writer.close()
+
+    async def main() -> None:
+        servers = [await asyncio.start_server(handle, host, port) for host in HOSTS]
+        ready.set()
+        await asyncio.gather(*(s.serve_forever() for s in servers))
+
+    asyncio.run(main())
+
+
+# -- the checking side ----------------------------------------------------------------------------------------
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process plus its live children (workers), MiB."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = 0.0
+    for pid in multiprocessing.active_children():
+        try:
+            status = Path(f"/proc/{pid.pid}/status").read_text()
+            for line in status.splitlines():
+                if line.startswith("VmHWM:"):
+                    children += int(line.split()[1]) / 1024
+        except OSError:
+            pass
+    return own + children
+
+
+async def cycle(config: Config, archive: Archive, executor) -> tuple[float, dict[str, int]]:
+    async with Fetcher(concurrency=32, per_host=1, host_spacing=0.0, retries=1) as fetcher:
+        monitor = Monitor(config, archive, fetcher=fetcher, executor=executor)
+        async with monitor:
+            started = time.perf_counter()
+            results = await monitor.check_all()
+            elapsed = time.perf_counter() - started
+    outcomes: dict[str, int] = {}
+    for r in results:
+        outcomes[r.outcome] = outcomes.get(r.outcome, 0) + 1
+    return elapsed, outcomes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--docs", type=int, default=500)
+    parser.add_argument(
+        "--workers", type=int, default=2, help="processes for extraction/diff/analysis (0: inline)"
+    )
+    parser.add_argument("--mode", choices=["static", "dynamic", "both"], default="both")
+    args = parser.parse_args()
+
+    ctx = multiprocessing.get_context("spawn")
+    ready, control = ctx.Event(), ctx.Queue()
+    port = 18000 + random.randint(0, 2000)
+    server = ctx.Process(target=serve, args=(port, args.docs, ready, control), daemon=True)
+    server.start()
+    if not ready.wait(60):
+        sys.exit("the page server did not start")
+    size = len(make_page(0, 0))
+    print(
+        f"{args.docs} documents of ~{size / 1024:.0f} KB over {len(HOSTS)} loopback addresses; "
+        f"workers={args.workers}"
+    )
+    executor = ProcessPoolExecutor(args.workers, mp_context=ctx) if args.workers else None
+    documents = tuple(
+        DocumentSpec(
+            id=f"bench/doc-{i}",
+            service=f"Service {i}",
+            name="Privacy Policy",
+            sources=(
+                Source(url=f"http://{HOSTS[i % len(HOSTS)]}:{port}/doc/{i}", rules=Rules(select=("main",))),
+            ),
+            timeout=30.0,
+        )
+        for i in range(args.docs)
+    )
+    config = Config(path="bench", documents=documents, settings=Settings(host_spacing=0.0, concurrency=32))
+    modes = ["static", "dynamic"] if args.mode == "both" else [args.mode]
+    rng = random.Random(1)
+    try:
+        for mode in modes:
+            control.put(("mode", mode))
+            time.sleep(0.5)
+            with tempfile.TemporaryDirectory() as tmp:
+                archive = Archive(Path(tmp) / "bench.db")
+                archive.sync_documents(documents)
+                for label in ("first", "unchanged", "10% changed"):
+                    if label == "10% changed":
+                        control.put(("change", rng.sample(range(args.docs), args.docs // 10)))
+                    time.sleep(0.5)  # let the queue's feeder thread deliver the command
+                    elapsed, outcomes = asyncio.run(cycle(config, archive, executor))
+                    print(
+                        f"{mode:<8} {label:<12} {args.docs / elapsed:8.1f} docs/s  {elapsed:6.2f} s  "
+                        f"peak RSS {peak_rss_mib():6.1f} MiB  {outcomes}"
+                    )
+                archive.close()
+    finally:
+        if executor:
+            executor.shutdown()
+        server.terminate()
+
+
+if __name__ == "__main__":
+    main()
