@@ -965,3 +965,19 @@ def test_rules_json_syntax_error_has_line(tmp_path):
     assert info.value.line == 3 and "invalid JSON" in str(info.value)
     with pytest.raises(ConfigError, match="cannot read"):
         load_rules_json(tmp_path / "missing.json")
+
+
+# -- the reference documents every key ----------------------------------------------------------------------
+
+
+def test_configuration_reference_documents_every_key():
+    from dataclasses import fields
+
+    from tosmonitor import config as cfg
+
+    reference = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    keys = {*cfg.TOP_KEYS, *cfg.DEFAULT_KEYS, *cfg.DOCUMENT_KEYS, *cfg.ROUTING_KEYS, *cfg.RANGE_KEYS}
+    keys |= {key for options, _ in cfg._CHANNEL_OPTIONS.values() for key in options}
+    keys |= {f.name for f in fields(Settings)} | set(KNOWN_FILTERS) | set(cfg.CHANNEL_TYPES)
+    missing = sorted(key for key in keys if f"`{key}`" not in reference)
+    assert not missing, f"docs/configuration.md does not document: {missing}"
