@@ -1,0 +1,28 @@
+# SPDX-License-Identifier: Apache-2.0
+"""What a policy says about training AI on users' data, and how a change alters it.
+
+Pure functions on normalised text (no I/O, deterministic, rules first). Every verdict carries the clauses
+that caused it. Modules: ``segment`` (clauses), ``lexicon`` (patterns), ``detect`` (clause detectors),
+``stance`` (one version), ``compare`` (two versions), ``report`` (text output).
+"""
+
+from __future__ import annotations
+
+from .compare import Comparison, Finding, align, compare, is_cosmetic
+from .report import headline, render_report
+from .segment import Clause, segment
+from .stance import Stance, analyse
+
+__all__ = [
+    "Clause",
+    "Comparison",
+    "Finding",
+    "Stance",
+    "align",
+    "analyse",
+    "compare",
+    "headline",
+    "is_cosmetic",
+    "render_report",
+    "segment",
+]

@@ -1,0 +1,499 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Comparing two versions of a policy: clause alignment, cosmetic detection and AI-training findings.
+
+Owns :class:`Finding`, :class:`Comparison`, :func:`align` and :func:`compare`. Findings come from the
+difference between the two versions' resolved profiles (so a moved or re-punctuated clause says nothing new),
+and quote the clauses that carry the difference, paired by the alignment.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .detect import ClauseHit, detect, plain
+from .segment import Clause, segment
+from .stance import Profile, Stance, profile
+
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+_MONTHS = (
+    r"january|february|march|april|may|june|july|august|september|october|november|december|"
+    r"jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec"
+)
+_NOISE = re.compile(r"\b(?:" + _MONTHS + r")\b|\d+|[^\w\s]|_", re.IGNORECASE)
+_WORD = re.compile(r"[a-z]{3,}")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One material change to what the policy says about AI training."""
+
+    rule: str
+    severity: str
+    summary: str
+    old: str | None
+    new: str | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "rule": self.rule,
+            "severity": self.severity,
+            "summary": self.summary,
+            "old": self.old,
+            "new": self.new,
+        }
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The analysis of one change (old -> new)."""
+
+    changed: bool
+    cosmetic: bool
+    ai_training_change: bool
+    severity: str  # info | low | medium | high | critical
+    before: Stance
+    after: Stance
+    findings: tuple[Finding, ...]
+
+    def to_dict(self) -> dict[str, object]:
+        """Exactly the DESIGN.md ``compare --json`` shape."""
+        return {
+            "changed": self.changed,
+            "cosmetic": self.cosmetic,
+            "ai_training_change": self.ai_training_change,
+            "severity": self.severity,
+            "before": self.before.to_dict(),
+            "after": self.after.to_dict(),
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+def norm_key(text: str) -> str:
+    """A clause reduced to its words: case, punctuation, numbering, dates and link targets ignored."""
+    return " ".join(_NOISE.sub(" ", plain(text).lower()).replace("’", "").split())
+
+
+def is_cosmetic(old_text: str, new_text: str) -> bool:
+    """True when two texts differ only in formatting, punctuation, numbering, link targets or dates."""
+    return norm_key(old_text) == norm_key(new_text)
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One row of an alignment: equal, moved, modified, removed or added."""
+
+    status: str
+    old: Clause | None
+    new: Clause | None
+
+
+def _similar(a: str, b: str) -> float:
+    sm = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    if sm.real_quick_ratio() < 0.6 or sm.quick_ratio() < 0.6:
+        return 0.0
+    return sm.ratio()
+
+
+def align(old: list[Clause], new: list[Clause], *, threshold: float = 0.6) -> list[Pair]:
+    """Pair the clauses of two versions; lightly reworded clauses come out as "modified".
+
+    Unchanged runs are found with a sequence match on normalised keys; the leftovers are paired by an exact
+    key elsewhere ("moved") or by character similarity among candidates sharing words (cheap prefilter).
+    """
+    ok = [norm_key(c.text) for c in old]
+    nk = [norm_key(c.text) for c in new]
+    pairs: list[Pair] = []
+    left_old: list[int] = []
+    left_new: list[int] = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, ok, nk, autojunk=False).get_opcodes():
+        if tag == "equal":
+            pairs.extend(
+                Pair("equal", old[i], new[j]) for i, j in zip(range(i1, i2), range(j1, j2), strict=True)
+            )
+        else:
+            left_old.extend(range(i1, i2))
+            left_new.extend(range(j1, j2))
+    by_key: dict[str, list[int]] = {}
+    for i in left_old:
+        by_key.setdefault(ok[i], []).append(i)
+    index: dict[str, set[int]] = {}
+    words_old = {i: set(_WORD.findall(ok[i])) for i in left_old}
+    for i, words in words_old.items():
+        for w in words:
+            index.setdefault(w, set()).add(i)
+    used: set[int] = set()
+    unmatched_new: list[int] = []
+    for j in left_new:
+        same = [i for i in by_key.get(nk[j], []) if i not in used]
+        if same:
+            used.add(same[0])
+            pairs.append(Pair("moved", old[same[0]], new[j]))
+            continue
+        words = set(_WORD.findall(nk[j]))
+        counts: dict[int, int] = {}
+        for w in words:
+            postings = index.get(w, ())
+            if len(postings) > 200:
+                continue
+            for i in postings:
+                if i not in used:
+                    counts[i] = counts.get(i, 0) + 1
+        best, best_score = -1, threshold
+        for i, shared in sorted(counts.items(), key=lambda kv: -kv[1])[:5]:
+            union = len(words | words_old[i]) or 1
+            if shared / union < 0.3:
+                continue
+            score = _similar(ok[i], nk[j])
+            if score >= best_score:
+                best, best_score = i, score
+        if best >= 0:
+            used.add(best)
+            pairs.append(Pair("modified", old[best], new[j]))
+        else:
+            unmatched_new.append(j)
+    pairs.extend(Pair("removed", old[i], None) for i in left_old if i not in used)
+    pairs.extend(Pair("added", None, new[j]) for j in unmatched_new)
+    return pairs
+
+
+def _worst(severities: list[str]) -> str:
+    return max(severities, key=SEVERITIES.index) if severities else "info"
+
+
+class _Quotes:
+    """Picks the clauses to quote for a finding, preferring clauses that changed."""
+
+    def __init__(self, a: Profile, b: Profile, pairs: list[Pair]) -> None:
+        self.a, self.b = a, b
+        self.old_of: dict[int, Clause] = {}
+        self.new_of: dict[int, Clause] = {}
+        self.changed_old: set[int] = set()
+        self.changed_new: set[int] = set()
+        for p in pairs:
+            if p.status in ("modified", "moved") and p.old and p.new:
+                self.old_of[p.new.index] = p.old
+                self.new_of[p.old.index] = p.new
+            if p.status != "equal":
+                if p.old:
+                    self.changed_old.add(p.old.index)
+                if p.new:
+                    self.changed_new.add(p.new.index)
+
+    @staticmethod
+    def _pick(
+        hits: tuple[ClauseHit, ...], pred: Callable[[ClauseHit], bool], changed: set[int]
+    ) -> ClauseHit | None:
+        chosen = [h for h in hits if pred(h)]
+        fresh = [h for h in chosen if h.clause.index in changed]
+        return (fresh or chosen or [None])[0]
+
+    def new(self, pred: Callable[[ClauseHit], bool]) -> tuple[str | None, str | None]:
+        h = self._pick(self.b.hits, pred, self.changed_new)
+        if h is None:
+            return None, None
+        partner = self.old_of.get(h.clause.index)
+        return (partner.text if partner else None), h.text
+
+    def old(self, pred: Callable[[ClauseHit], bool]) -> tuple[str | None, str | None]:
+        h = self._pick(self.a.hits, pred, self.changed_old)
+        if h is None:
+            return None, None
+        partner = self.new_of.get(h.clause.index)
+        return h.text, (partner.text if partner else None)
+
+
+def _perm(h: ClauseHit) -> bool:
+    return h.training and h.permission and not h.ban
+
+
+def _stance_findings(a: Profile, b: Profile, q: _Quotes) -> list[Finding]:
+    ta, tb = a.stance.training, b.stance.training
+    if ta == tb:
+        return []
+    regions = ", ".join(b.stance.excluded_regions)
+    where = f"; excluded: {regions}" if regions else ""
+    table: dict[tuple[str, str], tuple[str, str, str]] = {
+        ("opt-in", "opt-out"): (
+            "default_flip_opt_in_to_opt_out",
+            "critical",
+            "AI training flipped from opt-in to on by default (opt-out)",
+        ),
+        ("opt-in", "no-choice"): (
+            "consent_removed",
+            "critical",
+            "consent for AI training removed: training without a choice",
+        ),
+        ("opt-out", "no-choice"): (
+            "opt_out_removed",
+            "high",
+            "the way to opt out of AI training was removed",
+        ),
+        ("opt-out", "opt-in"): (
+            "default_flip_opt_out_to_opt_in",
+            "medium",
+            "AI training now needs consent (opt-in)",
+        ),
+        ("no-choice", "opt-in"): (
+            "consent_required_added",
+            "medium",
+            "AI training now needs consent (opt-in)",
+        ),
+        ("no-choice", "opt-out"): ("opt_out_added", "medium", "a way to opt out of AI training was added"),
+        ("never", "none"): (
+            "no_training_promise_removed",
+            "high",
+            "the promise not to train AI on users' data was removed",
+        ),
+        ("none", "never"): (
+            "no_training_promise_added",
+            "medium",
+            "a promise not to train AI on users' data was added",
+        ),
+    }
+    for before in ("none", "never"):
+        table[(before, "opt-out")] = (
+            "training_added_opt_out",
+            "critical",
+            "AI training on user data added, on by default with opt-out",
+        )
+        table[(before, "no-choice")] = (
+            "training_added_no_choice",
+            "critical",
+            "AI training on user data added, with no way to opt out",
+        )
+        table[(before, "opt-in")] = (
+            "training_added_opt_in",
+            "high",
+            "AI training on user data added, with consent (opt-in)",
+        )
+    for before in ("opt-in", "opt-out", "no-choice"):
+        table[(before, "never")] = (
+            "training_removed_promise_added",
+            "medium",
+            "AI training replaced by a promise not to train",
+        )
+        table[(before, "none")] = (
+            "training_removed",
+            "medium",
+            "the statement permitting AI training was removed",
+        )
+    rule, severity, summary = table[(ta, tb)]
+    if tb in ("opt-out", "no-choice", "opt-in") and ta in ("none", "never"):
+        old, new = q.new(_perm)
+    elif tb in ("none", "never") and ta in ("opt-in", "opt-out", "no-choice"):
+        old, new = q.old(_perm)
+        if tb == "never":
+            new = q.new(lambda h: h.promise)[1]
+    elif ta == "never":
+        old, new = q.old(lambda h: h.promise)
+    elif tb == "never":
+        old, new = q.new(lambda h: h.promise)
+    elif tb == "opt-out" or ta == "opt-out":
+        side = q.new if tb == "opt-out" else q.old
+        old, new = side(lambda h: bool(h.opt_out) or h.default is not None)
+        if old is None and new is None:
+            old, new = q.new(_perm)
+    else:
+        old, new = q.new(lambda h: h.consent or _perm(h))
+    return [Finding(rule, severity, summary + (where if tb in ("opt-out", "no-choice") else ""), old, new)]
+
+
+def _set_findings(a: Profile, b: Profile, q: _Quotes) -> list[Finding]:
+    out: list[Finding] = []
+    sa, sb = a.stance, b.stance
+    both_train = a.permission and b.permission
+    ra, rb = set(sa.excluded_regions), set(sb.excluded_regions)
+    if ra - rb and (a.permission or b.permission):
+        rule = "carve_out_removed" if not rb else "carve_out_changed"
+        old, new = q.old(lambda h: bool(set(h.excluded_regions) & (ra - rb)))
+        if new is None and rb:
+            new = q.new(lambda h: bool(set(h.excluded_regions) & rb))[1]
+        lost = ", ".join(sorted(ra - rb))
+        out.append(Finding(rule, "high", f"regional carve-out changed: {lost} no longer excluded", old, new))
+    elif rb - ra and both_train:
+        old, new = q.new(lambda h: bool(set(h.excluded_regions) & (rb - ra)))
+        out.append(
+            Finding(
+                "carve_out_added", "medium", f"regions now excluded: {', '.join(sorted(rb - ra))}", old, new
+            )
+        )
+    if both_train or (b.permission and a.stance.training in ("none", "never")):
+        new_parties = set(sb.parties) - set(sa.parties)
+        if new_parties and both_train:
+            old, new = q.new(lambda h: bool(set(h.parties) & new_parties))
+            out.append(
+                Finding(
+                    "party_added",
+                    "high",
+                    f"new parties may train: {', '.join(sorted(new_parties))}",
+                    old,
+                    new,
+                )
+            )
+    if both_train:
+        new_cats = set(sb.categories) - set(sa.categories)
+        if new_cats:
+            old, new = q.new(lambda h: _perm(h) and bool(set(h.categories) & new_cats))
+            out.append(
+                Finding(
+                    "category_added",
+                    "medium",
+                    f"more data used for training: {', '.join(sorted(new_cats))}",
+                    old,
+                    new,
+                )
+            )
+        if (
+            sa.retention_days is not None
+            and sb.retention_days is not None
+            and sb.retention_days > sa.retention_days
+        ):
+            old, new = q.new(lambda h: h.retention_days == sb.retention_days)
+            summary = f"training data kept longer: {sa.retention} -> {sb.retention}"
+            out.append(Finding("retention_lengthened", "medium", summary, old, new))
+        if a.opt_out and b.opt_out and not b.opt_out >= a.opt_out and sa.training == sb.training == "opt-out":
+            old, new = q.old(lambda h: bool(set(h.opt_out) - set(b.opt_out)))
+            lost = ", ".join(sorted(a.opt_out - b.opt_out))
+            out.append(
+                Finding(
+                    "opt_out_mechanism_changed",
+                    "medium",
+                    f"opt-out mechanism changed (lost: {lost})",
+                    old,
+                    new,
+                )
+            )
+    if b.retro_scope and not a.retro_scope and b.permission:
+        old, new = q.new(lambda h: h.retro_scope)
+        out.append(
+            Finding(
+                "retroactive_scope_added", "high", "training now covers content posted in the past", old, new
+            )
+        )
+    if sb.retroactive_opt_out is False and sa.retroactive_opt_out is True:
+        old, new = q.new(lambda h: h.retro_opt_out is False)
+        out.append(
+            Finding(
+                "retroactive_opt_out_removed", "medium", "opting out no longer covers past training", old, new
+            )
+        )
+    if b.licence and not a.licence:
+        old, new = q.new(lambda h: h.licence)
+        out.append(
+            Finding(
+                "licence_covers_training",
+                "high",
+                "the licence users grant now covers training AI models",
+                old,
+                new,
+            )
+        )
+    for notice, rule in (("pause", "training_paused"), ("resume", "training_resumed")):
+        if notice in b.notices and notice not in a.notices:
+            old, new = q.new(lambda h, n=notice: h.notice == n)
+            out.append(Finding(rule, "high", f"notice: AI training {rule.split('_')[1]}", old, new))
+    if b.exceptions - a.exceptions and b.permission:
+        old, new = q.new(lambda h: bool(set(h.exceptions) - a.exceptions))
+        extra = ", ".join(sorted(b.exceptions - a.exceptions))
+        out.append(
+            Finding(
+                "opt_out_exception_added",
+                "medium",
+                f"used for training even after opt-out: {extra}",
+                old,
+                new,
+            )
+        )
+    out.extend(_promise_findings(a, b, q))
+    return out
+
+
+def _promise_findings(a: Profile, b: Profile, q: _Quotes) -> list[Finding]:
+    out: list[Finding] = []
+    scopes_a = {s for s, _ in a.promises}
+    scopes_b = {s for s, _ in b.promises}
+    for scope in sorted(scopes_a | scopes_b):
+        cats_a = {c for s, cs in a.promises if s == scope for c in cs}
+        cats_b = {c for s, cs in b.promises if s == scope for c in cs}
+        label = {"all": "", "tier": " (for some plans)", "party": " (by third-party providers)"}[scope]
+        pred = lambda h, s=scope: h.promise and h.promise_scope == s  # noqa: E731
+        if scope in scopes_a and scope not in scopes_b:
+            if scope == "all" and b.stance.training == "none" and a.stance.training == "never":
+                continue  # reported as the stance change
+            old, new = q.old(pred)
+            out.append(
+                Finding(
+                    "no_training_promise_removed",
+                    "high",
+                    f"a promise not to train was removed{label}",
+                    old,
+                    new,
+                )
+            )
+        elif scope in scopes_b and scope not in scopes_a:
+            if scope == "all" and b.stance.training == "never" and a.stance.training != "never":
+                continue
+            old, new = q.new(pred)
+            out.append(
+                Finding(
+                    "no_training_promise_added",
+                    "medium",
+                    f"a promise not to train was added{label}",
+                    old,
+                    new,
+                )
+            )
+        elif cats_a - cats_b and not cats_b >= cats_a:
+            old, new = q.old(pred)
+            lost = ", ".join(sorted(cats_a - cats_b))
+            out.append(
+                Finding(
+                    "no_training_promise_narrowed",
+                    "high",
+                    f"no-training promise narrowed{label}: {lost}",
+                    old,
+                    new,
+                )
+            )
+    return out
+
+
+def _ai_keys(p: Profile) -> set[str]:
+    return {norm_key(h.text) for h in p.hits if h.training and not h.ban}
+
+
+def compare(old_text: str, new_text: str, *, service: str | None = None) -> Comparison:
+    """Compare two versions of a policy.
+
+    :param old_text: the earlier normalised text.
+    :param new_text: the later normalised text.
+    :param service: the service's name (sentences naming it count as first-party statements).
+    :returns: a :class:`Comparison` whose ``to_dict()`` is the ``compare --json`` contract.
+    """
+    old_clauses, new_clauses = segment(old_text), segment(new_text)
+    a = profile(detect(old_clauses, service=service))
+    b = profile(detect(new_clauses, service=service))
+    changed = old_text != new_text
+    cosmetic = changed and is_cosmetic(old_text, new_text)
+    findings: list[Finding] = []
+    if changed and not cosmetic and _ai_keys(a) != _ai_keys(b) or a.stance.training != b.stance.training:
+        pairs = align(old_clauses, new_clauses)
+        q = _Quotes(a, b, pairs)
+        findings = _stance_findings(a, b, q) + _set_findings(a, b, q)
+    findings.sort(key=lambda f: -SEVERITIES.index(f.severity))
+    if findings:
+        severity = _worst([f.severity for f in findings])
+    else:
+        severity = "low" if changed and not cosmetic else "info"
+    return Comparison(
+        changed=changed,
+        cosmetic=cosmetic,
+        ai_training_change=bool(findings),
+        severity=severity,
+        before=a.stance,
+        after=b.stance,
+        findings=tuple(findings),
+    )

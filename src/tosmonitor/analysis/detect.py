@@ -1,0 +1,301 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Clause detectors: what each clause says about training AI on users' data.
+
+Owns :class:`ClauseHit` and :func:`detect`. Each detector is a small pure function over the plain text of
+one clause (plus its neighbours where a policy spreads one statement over several sentences). A hit keeps
+the clause it came from, so every verdict can be explained by quoting it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from . import lexicon as lx
+from .segment import Clause
+
+_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+_MARKUP = re.compile(r"[*_`]+|<[^>]+>")
+_PASSIVE = re.compile(
+    r"\b(?:used?|using|shared|processed|analy[sz]ed|leveraged|included|incorporated)\s+(?:\w+\s+){0,4}?"
+    r"(?:to|for|in|as)\s+(?:\w+\s+){0,4}?(?:(?:re-?)?train|fine[- ]?tun|develop|improv|build|creat|enhanc)\w*",
+    re.IGNORECASE,
+)
+_YOU_TRAIN = re.compile(
+    r"\b(?:you|customers?|developers?)\b\s+(?:\w+\s+){0,2}?(?:can|may|to|will be able to|are able to)\s+"
+    r"(?:\w+\s+)?(?:train|fine[- ]?tune|customi[sz]e|build)\b|\ballows? (?:you|customers?|developers?) to\b",
+    re.IGNORECASE,
+)
+_BAN = re.compile(
+    r"\b(?:you|developers?|users?|licensees?|anyone|any person|recipients?|customers?|end users?|authori[sz]ed users?)"
+    r"\s+(?:\w+\s+){0,3}?(?:may not|must not|shall not|will not|won['’]t|cannot|can['’]t|agree not to|should not|"
+    r"are not (?:permitted|allowed|authori[sz]ed) to|(?:is|are) (?:strictly )?(?:prohibited|forbidden) from|do not)\b",
+    re.IGNORECASE,
+)
+_NO_USE_WITHOUT = re.compile(
+    r"\b(?:not|no)\b[^.]{0,80}\bwithout (?:our|the) (?:prior |express |written |explicit )*(?:consent|permission|"
+    r"authori[sz]ation)",
+    re.IGNORECASE,
+)
+_CONDITIONAL_OPT_OUT = re.compile(
+    r"\b(?:if|once|when|after|where|should) you(?:['’]ve| have)? (?:\w+ ){0,3}?(?:opt(?:ed)?[- ]?out|turn\w* off|"
+    r"disabl\w*|switch\w* off|object\w*|withdr\w*|chose not|choose not|decline\w*|unselect\w*|uncheck\w*)",
+    re.IGNORECASE,
+)
+_REGIONAL_RIGHT = re.compile(
+    r"\b(?:if|where|when) you (?:live|are|reside|are located|are based) in\b|\bfor (?:users|members|individuals|people)"
+    r" (?:in|located in|from) the\b|\bunder (?:the )?(?:GDPR|EU|European|UK)\b|\bin the (?:EU|EEA|UK|European)\b",
+    re.IGNORECASE,
+)
+
+
+def plain(text: str) -> str:
+    """The clause text without link targets and emphasis markup, for matching."""
+    text = _LINK.sub(r"\1", text)
+    text = _MARKUP.sub("", text)
+    return re.sub(r"\s+", " ", text.replace("|", " ; ")).strip()
+
+
+@dataclass(frozen=True)
+class ClauseHit:
+    """What one clause says about AI training (only clauses that say something get a hit)."""
+
+    clause: Clause
+    training: bool = False  # mentions training / developing AI or ML models on data
+    ban: bool = False  # publisher-side: others may not train on the platform's content
+    permission: bool = False  # the service (or affiliates/partners) may train on users' data
+    promise: bool = False  # users' data is not used to train
+    promise_scope: str = ""  # all | tier | party
+    consent: bool = False  # training only with consent / opt-in
+    opt_out: tuple[str, ...] = ()  # mechanisms: setting, form, email, objection, other
+    regional_right: bool = False  # the opt-out/objection applies only in some regions
+    default: str | None = None  # on | off
+    licence: bool = False  # a licence grant that covers training
+    excluded_regions: tuple[str, ...] = ()
+    parties: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    retention: str | None = None
+    retention_days: int | None = None
+    retro_scope: bool = False
+    retro_opt_out: bool | None = None
+    notice: str | None = None  # pause | resume
+    exceptions: tuple[str, ...] = ()
+    extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def text(self) -> str:
+        return self.clause.text
+
+
+def mentions_training(t: str) -> bool:
+    """True when the plain text speaks of training / developing AI or ML models."""
+    if not lx.PREFILTER.search(t):
+        return False
+    if lx.TRAIN_VERB.search(t):
+        if lx.STAFF_TRAINING.search(t) and not lx.STRONG_AI.search(t):
+            return False
+        return bool(lx.AI_TERM.search(t))
+    return bool(lx.DEVELOP_AI.search(t))
+
+
+def _labels(t: str, table: dict[str, re.Pattern[str]]) -> tuple[str, ...]:
+    return tuple(name for name, pattern in table.items() if pattern.search(t))
+
+
+def named_parties(t: str) -> tuple[str, ...]:
+    """Proper names introduced as parties ("our affiliates, such as Example Corp")."""
+    names = []
+    for m in lx.NAMED_PARTY.finditer(t):
+        words = [w for w in m.group(1).split() if w.strip(".,") not in lx.NOT_NAMES]
+        name = " ".join(words).strip(".,;")
+        if (
+            name
+            and name[0].isupper()
+            and len(name) > 1
+            and not name.isupper()
+            or len(name) >= 3
+            and name.isupper()
+        ):
+            if name.split()[0] in lx.NOT_NAMES:
+                continue
+            names.append(name)
+    return tuple(dict.fromkeys(names))
+
+
+def parties_of(t: str, service: str | None) -> tuple[str, ...]:
+    """Parties (beyond the service itself) that a training clause names."""
+    found = list(_labels(t, lx.PARTY_CLASSES))
+    if found:
+        for name in named_parties(t):
+            if service and name.lower() == service.lower():
+                continue
+            found.append(name)
+    return tuple(dict.fromkeys(found))
+
+
+def retention_of(t: str) -> tuple[str | None, int | None]:
+    """The longest duration in a retention sentence, as (phrase, days)."""
+    if not lx.RETENTION.search(t):
+        return None, None
+    best: tuple[str | None, int | None] = (None, None)
+    for m in lx.DURATION.finditer(t):
+        qty = m.group(2).lower()
+        n = int(qty) if qty.isdigit() else lx.NUMBER_WORDS.get(qty, 0)
+        days = n * lx.UNIT_DAYS[m.group(3).lower().rstrip("s")]
+        if days and (best[1] is None or days > best[1]):
+            best = (m.group(0).strip(), days)
+    if best[1] is None and lx.INDEFINITE.search(t):
+        return "indefinitely", None
+    return best
+
+
+def _negated(t: str) -> bool:
+    """A negation governs the training verb ("we do not use ... to train", "will not be used to train")."""
+    verb = lx.TRAIN_VERB.search(t) or lx.DEVELOP_VERB.search(t)
+    if not verb:
+        return False
+    window = t[max(0, verb.start() - 160) : verb.start() + 20]
+    return bool(lx.NEGATION.search(window))
+
+
+def _is_ban(t: str, clause: Clause, lead: str) -> bool:
+    if _BAN.search(t) or lx.SCRAPING.search(t):
+        return True
+    if re.search(r"\b(?:we|us|our)\b", t, re.IGNORECASE):
+        return False
+    if _NO_USE_WITHOUT.search(t):
+        return True
+    if clause.kind == "list_item" and lead and lx.BAN_LEADIN.search(lead):
+        return True
+    heading = " ".join(clause.heading_path[-2:])
+    return bool(clause.kind == "list_item" and lx.HEADING_BANS.search(heading))
+
+
+def _is_first_party(t: str, service: str | None) -> bool:
+    if lx.FIRST_PARTY.search(t) or _PASSIVE.search(t) or lx.PURPOSE_START.search(t):
+        return True
+    return bool(service and re.search(r"\b" + re.escape(service) + r"\b", t, re.IGNORECASE))
+
+
+def classify(clause: Clause, *, lead: str = "", service: str | None = None) -> ClauseHit | None:
+    """Detect what one clause says; ``lead`` is the sentence introducing a list the clause belongs to."""
+    t = plain(clause.text)
+    full = f"{lead} {t}" if lead else t
+    if not mentions_training(t) and not (lead and mentions_training(full) and lx.PREFILTER.search(t)):
+        return _side_hit(clause, t)
+    if not mentions_training(t):
+        t = full
+    if _is_ban(t, clause, lead):
+        return ClauseHit(clause, training=True, ban=True)
+    conditional_opt_out = bool(_CONDITIONAL_OPT_OUT.search(t))
+    opt_out = (_labels(t, lx.OPT_OUT_MECHANISMS) or ("other",)) if lx.OPT_OUT.search(t) else ()
+    consent = bool(lx.CONSENT.search(t)) and not conditional_opt_out
+    negated = _negated(t)
+    you_train = _YOU_TRAIN.search(t)
+    feature = bool(you_train) and not lx.FIRST_PARTY.search(t[: you_train.start()] if you_train else "")
+    promise = permission = False
+    scope = ""
+    if negated and not conditional_opt_out and not consent:
+        promise = True
+        if lx.THIRD_PARTY_SUBJECT.search(t) and not re.search(r"^[^.]{0,40}\b(?:we|us)\b", t, re.IGNORECASE):
+            scope = "party"
+        elif lx.TIER.search(t):
+            scope = "tier"
+        else:
+            scope = "all"
+        # "We do not train on your data, except when you use our free services / unless you opt out."
+        if re.search(r"\b(?:except|unless|other than|apart from)\b", t, re.IGNORECASE) and (
+            lx.FREE_TIER.search(t) or opt_out
+        ):
+            permission = True
+    elif not feature and _is_first_party(t, service) and lx.USER_DATA.search(t):
+        permission = True
+    elif opt_out or consent:
+        permission = True  # "you can opt out of your content being used to train" implies training
+    licence = (
+        permission
+        and bool(lx.LICENCE.search(t))
+        and bool(re.search(r"\bgrant|\blicen[cs]e\b", t, re.IGNORECASE))
+    )
+    regions = _labels(t, lx.REGIONS) if lx.CARVE_OUT.search(t) else ()
+    retention, days = retention_of(t)
+    retro_opt_out = None
+    if opt_out or conditional_opt_out:
+        if lx.NOT_RETRO_OPT_OUT.search(t):
+            retro_opt_out = False
+        elif lx.RETRO_OPT_OUT.search(t):
+            retro_opt_out = True
+    notice = "pause" if lx.PAUSE.search(t) else "resume" if lx.RESUME.search(t) else None
+    default = "on" if lx.DEFAULT_ON.search(t) else "off" if lx.DEFAULT_OFF.search(t) else None
+    exceptions = _exceptions(t) if (opt_out or conditional_opt_out) else ()
+    return ClauseHit(
+        clause,
+        training=True,
+        permission=permission,
+        promise=promise,
+        promise_scope=scope,
+        consent=consent and (permission or negated),
+        opt_out=opt_out,
+        regional_right=bool(opt_out) and bool(_REGIONAL_RIGHT.search(t)),
+        default=default,
+        licence=licence,
+        excluded_regions=regions,
+        parties=parties_of(t, service) if (permission or promise) else (),
+        categories=_labels(t, lx.CATEGORIES) if (permission or promise) else (),
+        retention=retention,
+        retention_days=days,
+        retro_scope=permission and bool(lx.RETRO_SCOPE.search(t)),
+        retro_opt_out=retro_opt_out,
+        notice=notice,
+        exceptions=exceptions,
+    )
+
+
+def _exceptions(t: str) -> tuple[str, ...]:
+    if not lx.EXCEPTION.search(t):
+        return ()
+    out = []
+    for name, pattern in (
+        ("feedback", r"feedback|thumbs|rat(?:e|ing)"),
+        ("flagged content", r"flagged|reported|report"),
+        ("safety", r"safety|abuse|security"),
+        ("logged-out use", r"logged[- ]out|signed[- ]out|without (?:an )?account"),
+    ):
+        if re.search(pattern, t, re.IGNORECASE):
+            out.append(name)
+    return tuple(out) or ("other",)
+
+
+def _side_hit(clause: Clause, t: str) -> ClauseHit | None:
+    """Clauses that do not mention training themselves but qualify a neighbour (opt-out, regions, defaults)."""
+    if not (
+        lx.OPT_OUT.search(t) or lx.DEFAULT_ON.search(t) or lx.DEFAULT_OFF.search(t) or lx.CARVE_OUT.search(t)
+    ):
+        return None
+    opt_out = (_labels(t, lx.OPT_OUT_MECHANISMS) or ("other",)) if lx.OPT_OUT.search(t) else ()
+    regions = _labels(t, lx.REGIONS) if lx.CARVE_OUT.search(t) else ()
+    default = "on" if lx.DEFAULT_ON.search(t) else "off" if lx.DEFAULT_OFF.search(t) else None
+    if not (opt_out or regions or default):
+        return None
+    retro = False if opt_out and lx.NOT_RETRO_OPT_OUT.search(t) else None
+    return ClauseHit(
+        clause,
+        opt_out=opt_out,
+        regional_right=bool(opt_out) and bool(_REGIONAL_RIGHT.search(t)),
+        default=default,
+        excluded_regions=regions,
+        retro_opt_out=retro,
+    )
+
+
+def detect(clauses: list[Clause], *, service: str | None = None) -> list[ClauseHit]:
+    """Run the detectors over every clause; returns hits in document order (clauses with nothing to say omitted)."""
+    hits: list[ClauseHit] = []
+    lead = ""
+    for clause in clauses:
+        if clause.kind != "list_item":
+            lead = plain(clause.text) if clause.text.rstrip(" *_").endswith(":") else ""
+        hit = classify(clause, lead=lead if clause.kind == "list_item" else "", service=service)
+        if hit is not None:
+            hits.append(hit)
+    return hits

@@ -1,0 +1,334 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The vocabulary of AI-training language: compiled patterns and the fixed label sets.
+
+Only patterns live here (no logic), so a reader can see in one place which words each detector reacts to.
+Everything is written from general policy language; nothing names a particular service.
+"""
+
+from __future__ import annotations
+
+import re
+
+_I = re.IGNORECASE
+
+
+def rx(pattern: str) -> re.Pattern[str]:
+    """Compile a case-insensitive pattern."""
+    return re.compile(pattern, _I)
+
+
+# Cheap prefilter: a clause that matches none of these cannot be about AI training.
+PREFILTER = rx(
+    r"train|tun(e|ing)|model|\bA\.?I\b|artificial|machine|learning|\bML\b|LLM|generative|neural|algorithm"
+)
+
+AI_TERM = rx(
+    r"artificial[- ]intelligence|\bA\.?I\.?\b|\bGen ?AI\b|machine[- ]learning|\bML\b|\bLLMs?\b|generative|"
+    r"(?:language|foundation(?:al)?|AI|ML|learning|predictive|base|our|its|their|the)\s+models?\b|\bmodels?\b|"
+    r"neural|algorithm"
+)
+STRONG_AI = rx(
+    r"artificial[- ]intelligence|\bA\.?I\.?\b|\bGen ?AI\b|machine[- ]learning|\bML\b|\bLLMs?\b|generative|"
+    r"\bmodels?\b|neural"
+)
+TRAIN_VERB = rx(r"\b(?:re-?)?train(?:s|ed|ing)?\b|\bfine[- ]?tun(?:e|es|ed|ing)\b")
+DEVELOP_VERB = rx(r"\b(?:develop|improv|build|creat|enhanc|generaliz|generalis|refin)\w*")
+DEVELOP_AI = rx(
+    r"\b(?:develop|improv|build|creat|enhanc|generaliz|generalis|refin)\w*\b[^.;:]{0,80}?"
+    r"(?:artificial[- ]intelligence|\bA\.?I\b|machine[- ]learning|\bML\b|\bLLMs?\b|generative|"
+    r"\b(?:our|its|their|the|language|foundation(?:al)?|AI|ML)\s+models?\b)"
+    r"|(?:artificial[- ]intelligence|\bA\.?I\b|machine[- ]learning|\bML\b|\bLLMs?\b)\s+(?:models?\s+)?"
+    r"(?:training|development|improvement)"
+)
+# "training" of people, not of models.
+STAFF_TRAINING = rx(
+    r"\btrain\w*\b[^.]{0,40}\b(?:staff|employees|personnel|agents|team members|moderators|reviewers|workforce)\b|"
+    r"\b(?:staff|employee|personnel|compliance|security|privacy|agent)\s+training\b|training (?:courses?|sessions?|"
+    r"materials?|programs?|purposes of (?:our )?(?:staff|employees))"
+)
+
+FIRST_PARTY = rx(r"\b(?:we|us|our|ours)\b|\b(?:the )?company\b|\baffiliates?\b")
+PURPOSE_START = rx(
+    r"^[\W_]*(?:to\s+|for\s+)?(?:the\s+)?(?:develop|train|improv|build|fine|enhanc|creat|research)\w*|"
+    r"^[\W_]*(?:AI|artificial intelligence|machine learning|model)\s+(?:training|development)"
+)
+USER_DATA = rx(
+    r"\byour\b|\buser|\bmember|\bcustomer|\bpersonal (?:data|information)|\bcontent\b|\binformation\b|\bdata\b|"
+    r"\bposts?\b|\bprompts?\b|\binputs?\b|\boutputs?\b|\bconversations?\b|\bchats?\b|\bmessages?\b|\bimages?\b|"
+    r"\bphotos?\b|\bvideos?\b|\brecordings?\b|\bvoice\b|\baudio\b|\binteractions?\b|\bactivity\b|\bfeedback\b"
+)
+
+# Negations that turn a training statement into a promise not to train.
+NEGATION = rx(
+    r"\b(?:do|does|did|will|would|shall|should|can|could|may|must|is|are|was|were|has|have|be)\s*n[o']t\b|"
+    r"\b(?:don|doesn|won|isn|aren|wasn|weren|hasn|haven|shan|can|couldn|mustn|wouldn)[’']t\b|\bnever\b|"
+    r"\bnot\s+(?:be\s+)?(?:used|use|using|train|shared|disclosed|allowed|permitted)\b|\bneither\b|\bnor\b|"
+    r"\bno\s+(?:\w+\s+){0,3}(?:is|are|will be)\s+used\b|\bprohibit\w*|\brefrain\b|\bexcludes?\b"
+)
+BAN_SUBJECT = rx(
+    r"\b(?:you|users?|developers?|customers?|licensees?|anyone|any person|any third part(?:y|ies)|"
+    r"recipients?|end users?|authorized users)\b[^.;]{0,80}?"
+    r"\b(?:may not|must not|shall not|will not|won['’]t|cannot|can['’]t|agree not to|are not (?:permitted|allowed|"
+    r"authori[sz]ed)|is not (?:permitted|allowed)|(?:is|are) (?:strictly )?(?:prohibited|forbidden)|"
+    r"(?:are|is) not to|should not|do not)\b"
+)
+BAN_LEADIN = rx(
+    r"\b(?:you|users?|developers?|customers?)\b[^.]{0,60}\b(?:may not|must not|shall not|will not|agree not to|"
+    r"cannot|are not (?:permitted|allowed))\b|\b(?:prohibited|restricted|forbidden|not permitted)\b[^.]{0,30}:?\s*$|"
+    r"\bnot (?:to|allowed to)\b[^.]{0,20}:?\s*$|\b(?:you|users?) (?:also )?(?:agree|promise|undertake) (?:that you will )?not\b"
+)
+SCRAPING = rx(
+    r"\bscrap(?:e|es|ed|ing|er)\b|\bcrawl\w*|\brobots\.txt\b|\bspider\w*|\bdata[- ]mining\b|\bharvest\w*|"
+    r"\bcompet\w*|\breverse[- ]engineer\w*|\bdistill\w*|\bextract (?:data|model weights)"
+)
+HEADING_BANS = rx(
+    r"restrict|prohibit|acceptable use|conduct|rules|don['’]t|limitations on|what you can(?:no|')t"
+)
+
+OPT_OUT = rx(
+    r"\bopt(?:ing|ed|s)?[- ]?out\b|\bturn(?:ing|ed|s)? (?:it |this |that )?off\b|\bswitch(?:ing|ed|es)? (?:it |this )?off\b|"
+    r"\bdisabl\w+|\btoggle\w*|\bdeactivat\w+|\bobject(?:ing|ion|ions|s)?\b|\bunsubscrib\w*|"
+    r"\bwithdraw\w*|\bchoices? you (?:make|have made)\b|\b(?:control|choose|decide) whether\b|"
+    r"\bprevent (?:us|your|such|this|the)\b|\bstop (?:us|your|the use|using)|\bchange (?:this|that|your)\s+(?:setting|preference)|"
+    r"\bsettings?\b[^.]{0,60}\b(?:off|disable|control|choose|manage|turn|adjust)|\bif you (?:do not|don['’]t) want\b|"
+    r"\bimprove the model for everyone\b|\bdata for generative ai improvement\b|\bexercise your right\b"
+)
+OPT_OUT_MECHANISMS = {
+    "setting": rx(
+        r"\bsettings?\b|\btoggle|\bturn\w* (?:it |this |that )?off\b|\bswitch\w* (?:it |this )?off\b|\bpreferences?\b|\bcontrols?\b"
+    ),
+    "form": rx(r"\bform\b|\brequest\b|\bportal\b"),
+    "email": rx(r"\bemail\b|\be-mail\b|@\w|\bcontact us\b"),
+    "objection": rx(r"\bobject\w*"),
+}
+CONSENT = rx(
+    r"\b(?:with|upon|subject to|without|after obtaining|obtain|obtained|seek|based on|ask for)\s+(?:your|the user['’]s|"
+    r"customer['’]s|their|users['’]?|explicit|express|prior|affirmative)?\s*(?:prior\s+|explicit\s+|express\s+|"
+    r"written\s+|affirmative\s+|separate\s+)*(?:consent|permission|authori[sz]ation)\b|"
+    r"\bopt(?:s|ed|ing)?[- ]?in\b|\bunless you (?:\w+ )?(?:consent|authori[sz]e|agree|allow|choose|permit|opt in|enable)\b|"
+    r"\bonly (?:if|when|where) you (?:\w+ ){0,2}(?:consent|agree|allow|choose|opt|enable|share|submit|give)\b|"
+    r"\bif you (?:choose|decide|agree|elect) to (?:share|allow|contribute|participate|let)\b"
+)
+DEFAULT_ON = rx(
+    r"\b(?:on|enabled|turned on|switched on|activated|opted[- ]in)\s+by\s+default\b|\bby default\b[^.]{0,60}\b(?:we (?:may |will )?use|"
+    r"(?:is|are|will be) (?:used|on|enabled)|included)\b|\bdefault (?:setting )?(?:is|will be) (?:on|enabled)\b"
+)
+DEFAULT_OFF = rx(
+    r"\b(?:off|disabled|turned off|switched off|deactivated|opted[- ]out)\s+by\s+default\b|\bby default\b[^.]{0,60}\b"
+    r"(?:we (?:do not|don['’]t|will not|won['’]t) use|(?:is|are) not used|(?:is|are) (?:off|disabled))\b|"
+    r"\bdefault (?:setting )?(?:is|will be) (?:off|disabled)\b"
+)
+TIER = rx(
+    r"\b(?:business|enterprise|team|teams|commercial|api|paid|pro|premium|workspace|organi[sz]ation(?:al)?|"
+    r"education|edu|government|professional|plus|developer|platform)\s+(?:customers?|users?|accounts?|plans?|"
+    r"tiers?|products?|offerings?|services?|subscriptions?|data|content|versions?|editions?)\b|"
+    r"\b(?:customer data|customer content|business data|enterprise data)\b|\bour (?:business|enterprise) (?:offerings|products)\b"
+)
+FREE_TIER = rx(r"\bfree\b|\bconsumer\b|\bpersonal (?:accounts?|use|plans?)\b|\bindividual\b")
+THIRD_PARTY_SUBJECT = rx(
+    r"^[^.]{0,80}?\b(?:third[- ]party|service providers?|vendors?|sub-?processors?|providers?|partners?|suppliers?)\b"
+    r"[^.]{0,60}?\b(?:do(?:es)? not|don['’]t|will not|won['’]t|may not|are not|cannot|(?:are|is) (?:contractually )?"
+    r"(?:prohibited|restricted|barred|not permitted))\b"
+)
+
+REGIONS = {
+    "EU": rx(r"\bEuropean Union\b|\bEU\b|\bEurope(?:an)?\b"),
+    "EEA": rx(r"\bEuropean Economic Area\b|\bEEA\b"),
+    "UK": rx(r"\bUnited Kingdom\b|\bUK\b|\bU\.K\.|\bGreat Britain\b"),
+    "CH": rx(r"\bSwitzerland\b|\bSwiss\b|\bCH\b"),
+    "Designated Countries": rx(r"\bdesignated countries\b"),
+    "certain regions": rx(r"\bcertain (?:markets|regions|countries|jurisdictions|locations)\b"),
+    "Brazil": rx(r"\bBrazil\b"),
+    "Canada": rx(r"\bCanada\b"),
+    "South Korea": rx(r"\bSouth Korea\b|\bKorea\b"),
+}
+CARVE_OUT = rx(
+    r"\boutside(?: of)?(?: the)?\b|\bexcept\b|\bexcluding\b|\bexclude[sd]?\b|\bother than\b|\bnot (?:in|available in|"
+    r"apply|applicable)\b|\bsubject to (?:our|the)?\s*\w*\s*(?:regional|european|eu|eea|uk)\b|\bunless you (?:live|are|reside)\b|"
+    r"\b(?:if|when) you (?:live|are located|reside|are based) in\b[^.]{0,120}\b(?:do not|don['’]t|will not|won['’]t|not)\b|"
+    r"\b(?:do not|don['’]t|will not|won['’]t|does not)\b[^.]{0,120}\b(?:in|from) the (?:EU|EEA|UK|European)"
+)
+
+PARTY_CLASSES = {
+    "affiliates": rx(r"\baffiliat\w*|\bgroup companies\b|\bcorporate family\b|\bsubsidiar\w+"),
+    "partners": rx(r"\bpartners?\b"),
+    "third-party collaborators": rx(r"\bthird[- ]party collaborators?\b|\bcollaborators?\b"),
+    "licensees": rx(r"\blicensees?\b|\bsyndicat\w+|\bsublicens\w+"),
+    "third parties": rx(
+        r"\bthird[- ]part(?:y|ies)\b(?!\s+(?:services?|sites?|websites?|apps?|links?|content))"
+    ),
+    "service providers": rx(r"\bservice providers?\b|\bvendors?\b|\bsub-?processors?\b"),
+}
+NAMED_PARTY = re.compile(
+    r"\b(?:including|such as|like|namely|e\.g\.,?|with|by|to)\s+((?:[A-Z][\w&.\-]*[a-z0-9][\w&.\-]*|[A-Z]{2,})"
+    r"(?:\s+(?:[A-Z][\w&.\-]+))*)"
+)
+NOT_NAMES = {
+    "AI",
+    "ML",
+    "EU",
+    "EEA",
+    "UK",
+    "US",
+    "API",
+    "Services",
+    "Service",
+    "Terms",
+    "Privacy",
+    "Policy",
+    "Content",
+    "User",
+    "Your",
+    "You",
+    "We",
+    "Our",
+    "The",
+    "This",
+    "These",
+    "Data",
+    "Personal",
+    "Section",
+    "Designated",
+    "Countries",
+    "European",
+    "Regional",
+    "Notice",
+    "Affiliates",
+    "Affiliate",
+    "Generative",
+    "Artificial",
+    "Intelligence",
+    "Inputs",
+    "Outputs",
+    "Input",
+    "Output",
+    "Customer",
+    "Customers",
+    "Members",
+    "Member",
+    "Platform",
+    "Products",
+    "Product",
+    "Agreement",
+    "Settings",
+    "Feedback",
+    "Help",
+    "Center",
+    "Learn",
+    "More",
+    "Public",
+    "Information",
+    "Models",
+    "Model",
+    "Machine",
+    "Learning",
+    "Switzerland",
+    "Union",
+    "Economic",
+    "Area",
+    "Kingdom",
+    "United",
+    "States",
+    "Partners",
+    "Partner",
+    "LLM",
+    "LLMs",
+    "Statement",
+    "Cookie",
+}
+
+CATEGORIES = {
+    "posts": rx(
+        r"\bposts?\b|\bposted\b|\bpins?\b|\btweets?\b|\bcomments?\b|\banswers?\b|\breviews?\b|\barticles?\b|\bstories\b"
+    ),
+    "messages": rx(r"\bmessages?\b|\bdirect messages\b|\bDMs?\b|\bemails?\b(?! (?:us|address))"),
+    "images": rx(r"\bimages?\b|\bphotos?\b|\bpictures?\b|\bimagery\b"),
+    "video": rx(r"\bvideos?\b|\bvisual\b"),
+    "audio": rx(r"\baudio\b|\bvoice\b|\bspeech\b|\brecordings?\b|\bcalls?\b"),
+    "prompts": rx(
+        r"\bprompts?\b|\binputs?\b|\bconversations?\b|\bchats?\b|\bqueries\b|\binteractions? with\b"
+    ),
+    "outputs": rx(
+        r"\boutputs?\b|\bresponses?\b|\bgenerated (?:content|text|images)\b|\bcreate,? (?:or )?generate\b|\bgenerate\b"
+    ),
+    "profile": rx(r"\bprofiles?\b|\bCVs?\b|\br[ée]sum[ée]s?\b|\bresumes?\b"),
+    "content": rx(r"\bcontent\b|\bmaterials?\b|\bfiles?\b|\bdocuments?\b|\btext\b|\bcreations?\b"),
+    "usage": rx(
+        r"\busage\b|\bactivity\b|\binteractions?\b|\bservice generated data\b|\btelemetry\b|\bhow you use\b|\bsearch(?:es)?\b"
+    ),
+    "personal_data": rx(r"\bpersonal (?:data|information)\b"),
+    "public_data": rx(r"\bpublicly available\b|\bpublic (?:information|sources|web)\b"),
+    "feedback": rx(r"\bfeedback\b|\bthumbs\b|\bratings?\b"),
+    "minors": rx(r"\bminors?\b|\bchildren\b|\bunder (?:the age of )?1[3-8]\b"),
+}
+
+NUMBER_WORDS = {
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "eighteen": 18,
+    "twenty": 20,
+    "thirty": 30,
+    "sixty": 60,
+    "ninety": 90,
+    "a": 1,
+    "an": 1,
+}
+DURATION = rx(
+    r"\b(?:(up to|at most|no (?:more|longer) than|maximum of|for|within|after|of)\s+)?(\d{1,4}|"
+    + "|".join(sorted(NUMBER_WORDS, key=len, reverse=True))
+    + r")(?:\s*\(\d+\))?[- ](days?|weeks?|months?|years?)\b"
+)
+UNIT_DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
+RETENTION = rx(
+    r"\b(?:retain|retention|keep|kept|store|stored|hold|delete|deleted|de-identif\w+|anonymi[sz]\w+)\b"
+)
+INDEFINITE = rx(
+    r"\bindefinitely\b|\bas long as (?:necessary|needed)\b|\bfor the (?:entire )?duration of the applicable intellectual property"
+)
+
+RETRO_SCOPE = rx(
+    r"\bregardless of when\b|\b(?:already|previously|historical(?:ly)?|past)\s+(?:been\s+)?(?:posted|shared|uploaded|"
+    r"collected|provided|published|created|submitted)\b|\b(?:content|posts|data) (?:you have|that you have) (?:already|ever|previously)\b|"
+    r"\bpast (?:posts|content|activity|data)\b"
+)
+NOT_RETRO_OPT_OUT = rx(
+    r"\bdoes(?:n['’]t| not) affect\b[^.]{0,80}\b(?:already|previously|prior)\b|\bwill not (?:affect|undo|reverse)\b[^.]{0,80}"
+    r"\b(?:already|previously|prior)\b|\b(?:only|solely) (?:apply|applies|be effective|affect\w*) (?:to )?(?:future|new|"
+    r"going forward)|\bgoing forward\b|\bfrom (?:that point|then) (?:on|forward)\b|\bnew conversations\b|\bfuture (?:prompts|"
+    r"conversations|data|content)\b|\bcannot be (?:undone|removed|reversed)\b"
+)
+RETRO_OPT_OUT = rx(
+    r"\b(?:also )?(?:delete|remove|exclude)\w*\b[^.]{0,80}\b(?:previously|already|past)\b[^.]{0,60}\b(?:training|to train|"
+    r"datasets?)\b|\bretroactive\w*\b"
+)
+LICENCE = rx(
+    r"\blicen[cs]e\b|\bright to use\b|\bgrant (?:us|to us)\b|\byou grant\b|\broyalty[- ]free\b|\bperpetual\b|\birrevocable\b|\bsublicensable\b"
+)
+PAUSE = rx(
+    r"\b(?:delay\w*|paus\w+|postpon\w+|suspend\w*|halt\w*|put on hold|on hold|stop\w*)\b[^.]{0,80}\b(?:train\w*|"
+    r"use of (?:your )?(?:data|content|information) (?:for|to))"
+    r"|\btrain\w*\b[^.]{0,60}\b(?:is|are|has been|have been|will be) (?:paused|delayed|postponed|suspended|halted)\b"
+)
+RESUME = rx(
+    r"\b(?:resum\w+|restart\w*|recommenc\w+)\b[^.]{0,80}\btrain\w*|\btrain\w*\b[^.]{0,60}\b(?:will )?resum\w+"
+)
+ANNOUNCE = rx(
+    r"\b(?:will|shall) (?:take effect|come into effect|become effective|apply|start|begin)\b|\beffective (?:on|from|as of)\b|"
+    r"\b(?:starting|beginning|from) (?:on )?(?:\d|january|february|march|april|may|june|july|august|september|october|"
+    r"november|december)\b|\bwe (?:are|'re|will be) (?:updating|changing|going to)\b|\bupcoming\b"
+)
+EXCEPTION = rx(
+    r"\b(?:even if|even when|even after|regardless of whether) you(?:['’]ve| have)? (?:opted out|opt out|turn\w* off|disabled)\b|"
+    r"\bexcept(?:ion)?\b[^.]{0,80}\b(?:feedback|thumbs|flagged|report\w*|safety|abuse|logged[- ]out|signed[- ]out)\b|"
+    r"\b(?:feedback|flagged|reported)\b[^.]{0,80}\b(?:may still|will still|still be used|even if)\b"
+)

@@ -1,0 +1,175 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The stance of one policy version on training AI on users' data.
+
+Owns :class:`Stance`, :class:`Profile` (everything the detectors found, resolved across neighbouring
+clauses) and :func:`analyse`. The stance is inferred when the text never says "by default":
+permission + opt-out => opt-out; permission + consent => opt-in; permission alone => no-choice;
+only no-training promises => never; nothing => none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .detect import ClauseHit, detect
+from .lexicon import REGIONS
+from .segment import segment
+
+MAX_EVIDENCE = 6
+_NEIGHBOURS = 4
+_PRIMARY_PARTIES = {"affiliates", "partners", "third-party collaborators", "licensees"}
+
+
+@dataclass(frozen=True)
+class Stance:
+    """What one version says about training AI on users' data, with the clauses that decided it."""
+
+    training: str  # none | never | opt-in | opt-out | no-choice
+    excluded_regions: tuple[str, ...] = ()
+    parties: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    retention: str | None = None
+    retention_days: int | None = None
+    retroactive_opt_out: bool | None = None
+    evidence: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, object]:
+        """The DESIGN.md "before"/"after" object."""
+        return {
+            "training": self.training,
+            "excluded_regions": list(self.excluded_regions),
+            "parties": list(self.parties),
+            "categories": list(self.categories),
+            "retention": self.retention,
+            "retention_days": self.retention_days,
+            "retroactive_opt_out": self.retroactive_opt_out,
+            "evidence": list(self.evidence),
+        }
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Everything one version says about AI training, resolved across neighbouring clauses."""
+
+    stance: Stance
+    permission: bool = False
+    consent: bool = False
+    default: str | None = None
+    opt_out: frozenset[str] = frozenset()
+    promises: frozenset[tuple[str, tuple[str, ...]]] = frozenset()
+    licence: bool = False
+    retro_scope: bool = False
+    notices: frozenset[str] = frozenset()
+    exceptions: frozenset[str] = frozenset()
+    bans: int = 0
+    hits: tuple[ClauseHit, ...] = field(default=(), compare=False)
+
+
+def _near(hit: ClauseHit, others: list[ClauseHit]) -> list[ClauseHit]:
+    i, path = hit.clause.index, hit.clause.heading_path
+    return [
+        o
+        for o in others
+        if o is not hit and abs(o.clause.index - i) <= _NEIGHBOURS and o.clause.heading_path == path
+    ]
+
+
+def _sorted(values: set[str]) -> tuple[str, ...]:
+    return tuple(sorted(values, key=lambda v: (v not in _PRIMARY_PARTIES, v.lower())))
+
+
+def profile(hits: list[ClauseHit]) -> Profile:
+    """Resolve clause hits into one version's profile and stance."""
+    training = [h for h in hits if h.training and not h.ban]
+    perms = [h for h in training if h.permission]
+    promises = [h for h in training if h.promise and not h.permission]
+    used: list[ClauseHit] = []
+    opt_out: set[str] = set()
+    regions: set[str] = set()
+    default: str | None = None
+    consent = False
+    retro_opt_out: bool | None = None
+    for h in training:
+        if h.opt_out and not h.regional_right and not h.promise:
+            opt_out.update(h.opt_out)
+            used.append(h)
+        if h.retro_opt_out is not None:
+            retro_opt_out = h.retro_opt_out
+        regions.update(h.excluded_regions)
+        default = default or h.default
+    for h in perms:
+        consent = consent or h.consent
+        for o in _near(h, hits):
+            if o.training and o.ban:
+                continue
+            if o.opt_out and not o.regional_right and not o.promise:
+                opt_out.update(o.opt_out)
+                used.append(o)
+            regions.update(o.excluded_regions)
+            default = default or o.default
+            if o.retro_opt_out is not None and retro_opt_out is None:
+                retro_opt_out = o.retro_opt_out
+    if perms:
+        if default == "on" or opt_out:
+            stance = "opt-out"
+        elif default == "off" or any(h.consent for h in perms):
+            stance = "opt-in"
+        else:
+            stance = "no-choice"
+    elif any(h.promise_scope == "all" for h in promises):
+        stance = "never"
+    else:
+        stance = "none"
+    parties: set[str] = set()
+    categories: set[str] = set()
+    retention: str | None = None
+    days: int | None = None
+    for h in perms:
+        parties.update(h.parties)
+        categories.update(h.categories)
+    for h in training:
+        if h.retention_days is not None and (days is None or h.retention_days > days):
+            retention, days = h.retention, h.retention_days
+        elif h.retention and retention is None:
+            retention = h.retention
+    deciding = perms + used if perms else [h for h in promises if h.promise_scope == "all"]
+    evidence = tuple(dict.fromkeys(h.text for h in sorted(deciding, key=lambda h: h.clause.index)))
+    stance_obj = Stance(
+        training=stance,
+        excluded_regions=tuple(r for r in REGIONS if r in regions) if perms or promises else (),
+        parties=_sorted(parties),
+        categories=tuple(sorted(categories)),
+        retention=retention if perms else None,
+        retention_days=days if perms else None,
+        retroactive_opt_out=retro_opt_out if stance == "opt-out" else None,
+        evidence=evidence[:MAX_EVIDENCE],
+    )
+    return Profile(
+        stance=stance_obj,
+        permission=bool(perms),
+        consent=any(h.consent for h in training),
+        default=default,
+        opt_out=frozenset(opt_out),
+        promises=frozenset((h.promise_scope, h.categories) for h in promises),
+        licence=any(h.licence for h in perms),
+        retro_scope=any(h.retro_scope for h in perms),
+        notices=frozenset(h.notice for h in training if h.notice),
+        exceptions=frozenset(e for h in training for e in h.exceptions),
+        bans=sum(1 for h in hits if h.ban),
+        hits=tuple(hits),
+    )
+
+
+def profile_text(text: str, *, service: str | None = None) -> Profile:
+    """Segment, detect and resolve one version."""
+    return profile(detect(segment(text), service=service))
+
+
+def analyse(text: str, *, service: str | None = None) -> Stance:
+    """The stance of one policy version.
+
+    :param text: normalised policy text.
+    :param service: the service's name, so sentences naming it count as first-party statements.
+    :returns: the :class:`Stance`, with the clauses that decided it as evidence.
+    """
+    return profile_text(text, service=service).stance
