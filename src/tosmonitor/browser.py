@@ -87,7 +87,7 @@ _PROBE_JS = """
   }
   let hash = 0;
   for (let i = 0; i < text.length; i++) { hash = (Math.imul(hash, 31) + text.charCodeAt(i)) | 0; }
-  return {missing: missing, length: text.trim().length, hash: hash, nodes: document.getElementsByTagName("*").length};
+  return {missing: missing, length: text.trim().length, hash: hash};
 }
 """
 
@@ -175,6 +175,8 @@ class _Instance:
     active: int = 0
     retired: bool = False
     dead: bool = False
+    spare: asyncio.Task[tuple[Any, Any]] | None = None  # a context and page opened ahead of need
+    spare_agent: str | None = None
 
 
 class _Crash(Exception):
@@ -282,7 +284,8 @@ class BrowserFetcher:
             if self.breaker_open:
                 return self._circuit_result(url, fetched_at, started)
             fetched_at = datetime.now(UTC)
-            deadline = time.monotonic() + timeout
+            started = time.monotonic()  # time queued for a slot is not the page's
+            deadline = started + timeout
             try:
                 inst = await self._acquire()
             except BrowserUnavailable:
@@ -362,6 +365,9 @@ class BrowserFetcher:
 
     def _retire(self, inst: _Instance) -> None:
         inst.retired = True
+        if inst.spare is not None:
+            _discard(inst.spare)
+            inst.spare = None
         self._retired.append(inst)
         if self._current is inst:
             self._current = None
@@ -376,6 +382,11 @@ class BrowserFetcher:
 
     @staticmethod
     async def _close_instance(inst: _Instance) -> None:
+        spare, inst.spare = inst.spare, None
+        if spare is not None:
+            with contextlib.suppress(Exception):  # closed with its browser below anyway
+                context, _page = await asyncio.wait_for(spare, CLOSE_TIMEOUT)
+                await asyncio.wait_for(context.close(), CLOSE_TIMEOUT)
         with contextlib.suppress(Exception):  # a dead browser may refuse to close
             await asyncio.wait_for(inst.browser.close(), CLOSE_TIMEOUT)
 
@@ -428,27 +439,44 @@ class BrowserFetcher:
         from playwright.async_api import Error as PlaywrightError
 
         try:
-            context = await asyncio.wait_for(
-                inst.browser.new_context(
-                    user_agent=user_agent,
-                    extra_http_headers=dict(headers),
-                    service_workers="block",
-                ),
-                _remaining(deadline),
-            )
+            context, page = await self._take_page(inst, user_agent, deadline)
         except (PlaywrightError, TimeoutError) as exc:
-            raise _Crash(f"could not open a browser context: {_first_line(exc)}") from exc
+            raise _Crash(f"could not open a browser page: {_first_line(exc)}") from exc
         try:
+            if headers:
+                await context.set_extra_http_headers(dict(headers))
             return await self._render_in(
-                context, inst, url, list(wait_for), deadline, timeout, fetched_at, started
+                page, inst, url, list(wait_for), deadline, timeout, fetched_at, started
             )
         finally:
             with contextlib.suppress(Exception):  # the context may be gone with a crashed browser
                 await asyncio.wait_for(context.close(), CLOSE_TIMEOUT)
 
+    async def _take_page(self, inst: _Instance, user_agent: str | None, deadline: float) -> tuple[Any, Any]:
+        """A fresh context and page: the one opened ahead for this User-Agent, or a new one.
+
+        Opening a page starts a renderer process, the largest fixed cost of a fetch; the next page is
+        therefore opened while this one renders, so that it is ready when the next fetch comes.
+        """
+        spare, inst.spare = inst.spare, None
+        pair = None
+        if spare is not None and inst.spare_agent == user_agent:
+            try:
+                pair = await asyncio.wait_for(asyncio.shield(spare), _remaining(deadline))
+            except Exception:  # a failed or slow spare is replaced by a new page below
+                _discard(spare)
+        elif spare is not None:
+            _discard(spare)
+        if pair is None:
+            pair = await asyncio.wait_for(_open_page(inst.browser, user_agent), _remaining(deadline))
+        if not inst.retired and not inst.dead and inst.served < self.restart_every:
+            inst.spare = asyncio.ensure_future(_open_page(inst.browser, user_agent))
+            inst.spare_agent = user_agent
+        return pair
+
     async def _render_in(
         self,
-        context: Any,
+        page: Any,
         inst: _Instance,
         url: str,
         selectors: list[str],
@@ -465,11 +493,6 @@ class BrowserFetcher:
         def lost() -> bool:
             return bool(crashed) or not inst.browser.is_connected()
 
-        await context.route("**/*", _route_request)
-        try:
-            page = await asyncio.wait_for(context.new_page(), _remaining(deadline))
-        except (PlaywrightError, TimeoutError) as exc:
-            raise _Crash(f"could not open a page: {_first_line(exc)}") from exc
         page.on("crash", lambda _page: crashed.append("the page's renderer crashed"))
         page.on(
             "response",
@@ -524,7 +547,7 @@ class BrowserFetcher:
                     raise _Crash(crashed[0] if crashed else _first_line(exc)) from exc
                 probe = None  # a navigation replaced the document: keep polling
             if probe is not None:
-                key = (probe["length"], probe["hash"], probe["nodes"], seen_navigations)
+                key = (probe["length"], probe["hash"], seen_navigations)
                 if key != last:
                     last, stable_since = key, now
                 quiet = now - stable_since >= self.quiet_period
@@ -555,6 +578,32 @@ class BrowserFetcher:
             elapsed=time.monotonic() - started,
             fetcher="browser",
         )
+
+
+async def _open_page(browser: Any, user_agent: str | None) -> tuple[Any, Any]:
+    """A new browser context (no cookies, no storage, no service workers) with one blank page."""
+    context = await browser.new_context(user_agent=user_agent, service_workers="block")
+    try:
+        await context.route("**/*", _route_request)
+        page = await context.new_page()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await context.close()
+        raise
+    return context, page
+
+
+def _discard(spare: asyncio.Task[tuple[Any, Any]]) -> None:
+    """Close a page opened ahead that will not be used (or cancel its opening)."""
+
+    def close(task: asyncio.Task[tuple[Any, Any]]) -> None:
+        if task.cancelled() or task.exception() is not None:
+            return
+        context, _page = task.result()
+        closing = asyncio.ensure_future(context.close())
+        closing.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    spare.add_done_callback(close)
 
 
 async def _route_request(route: Any) -> None:
