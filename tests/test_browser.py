@@ -197,6 +197,17 @@ def test_page_closed_to_plain_clients_opens_in_the_browser(
 
 
 @pytest.mark.browser
+def test_without_selectors_waits_for_body_text_not_script_source(
+    site: Any, runner: asyncio.Runner, fetcher: BrowserFetcher
+) -> None:
+    base, _log = site
+    result = runner.run(fetcher.fetch(f"{base}/shell.html", timeout=10))
+    assert result.outcome is FetchOutcome.OK, result.error
+    assert "keep you signed in" in selected_text(result.body or b"", "p")
+    assert result.elapsed >= 0.5
+
+
+@pytest.mark.browser
 def test_endless_page_times_out_while_another_page_succeeds(
     site: Any, runner: asyncio.Runner, fetcher: BrowserFetcher
 ) -> None:

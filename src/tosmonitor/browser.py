@@ -74,15 +74,25 @@ _SCRIPT_RE = re.compile(rb"<script\b", re.IGNORECASE)
 # Run in the page: are the selectors there, and how long is / what hash has the text they select?
 _PROBE_JS = """
 (selectors) => {
+  const skip = new Set(["SCRIPT", "STYLE", "NOSCRIPT", "TEMPLATE"]);
+  const textOf = (root) => {
+    // Text nodes only (no layout, unlike innerText), leaving out script and style sources.
+    const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    let out = "";
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      if (!skip.has(node.parentNode.nodeName)) { out += node.data; }
+    }
+    return out;
+  };
   const missing = [];
   let text = "";
   if (selectors.length === 0) {
-    text = document.body ? document.body.innerText || "" : "";
+    text = document.body ? textOf(document.body) : "";
   } else {
     for (const sel of selectors) {
       const found = document.querySelectorAll(sel);
       if (found.length === 0) { missing.push(sel); continue; }
-      for (const el of found) { text += (el.innerText || el.textContent || "") + "\\n"; }
+      for (const el of found) { text += textOf(el) + "\\n"; }
     }
   }
   let hash = 0;
