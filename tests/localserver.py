@@ -193,6 +193,16 @@ class LocalServer:
         with_query = "?" in path
         return [r for r in self.requests if (r.path if with_query else r.path.split("?", 1)[0]) == path]
 
+    def finished_requests(self, path: str, count: int, timeout: float = 2.0) -> list[RecordedRequest]:
+        """The requests to ``path`` once ``count`` of them have been fully answered (the server's thread may
+        record the end of a response a moment after the client has read it)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            done = [r for r in self.requests_to(path) if r.finished is not None]
+            if len(done) >= count or time.monotonic() > deadline:
+                return done
+            time.sleep(0.005)
+
     # -- used by the handler ---------------------------------------------------------------------------
 
     def _record(self, request: RecordedRequest) -> int:

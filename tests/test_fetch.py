@@ -229,7 +229,11 @@ def test_retry_after_too_long_gives_up_and_pauses_the_host(local_server: LocalSe
 
 
 def test_host_backoff_of_unknown_host_is_zero() -> None:
-    assert Fetcher().host_backoff("never.example") == 0.0
+    async def go() -> float:
+        async with Fetcher() as fetcher:
+            return fetcher.host_backoff("never.example")
+
+    assert run(go()) == 0.0
 
 
 def test_timeout_when_server_is_slow_to_answer(local_server: LocalServer) -> None:
@@ -413,14 +417,14 @@ def test_per_host_limit_serialises_one_host_but_not_two(local_server: LocalServe
 
     same = run(go([local_server.url("/slow"), local_server.url("/slow")]))
     assert all(r.outcome is FetchOutcome.OK for r in same)
-    a, b = local_server.requests_to("/slow")
+    a, b = local_server.finished_requests("/slow", 2)
     assert not overlap(a, b)
 
     local_server.reset()
     local_server.set("/slow", POLICY, delay=0.3)
     two = run(go([local_server.url("/slow"), local_server.url("/slow", host="127.0.0.2")]))
     assert all(r.outcome is FetchOutcome.OK for r in two)
-    a, b = local_server.requests_to("/slow")
+    a, b = local_server.finished_requests("/slow", 2)
     assert {a.host, b.host} == {"127.0.0.1", "127.0.0.2"}
     assert overlap(a, b)
 
@@ -428,21 +432,23 @@ def test_per_host_limit_serialises_one_host_but_not_two(local_server: LocalServe
     local_server.reset()
     local_server.set("/slow", POLICY, delay=0.2)
     run(go([local_server.url("/slow"), local_server.url("/slow", host="127.0.0.2")], concurrency=1))
-    a, b = local_server.requests_to("/slow")
+    a, b = local_server.finished_requests("/slow", 2)
     assert not overlap(a, b)
 
 
 def test_host_spacing_between_request_starts(local_server: LocalServer) -> None:
-    local_server.set("/a", POLICY)
-    local_server.set("/b", POLICY)
-
-    async def go() -> None:
-        async with Fetcher(host_spacing=0.3) as fetcher:
+    async def go(spacing: float) -> float:
+        local_server.reset()
+        local_server.set("/a", POLICY)
+        local_server.set("/b", POLICY)
+        async with Fetcher(host_spacing=spacing) as fetcher:
+            await fetcher.fetch(local_server.url("/a"))  # opens the connection: later arrivals are prompt
             await asyncio.gather(fetcher.fetch(local_server.url("/a")), fetcher.fetch(local_server.url("/b")))
+        _, second, third = sorted(local_server.requests, key=lambda r: r.started)
+        return third.started - second.started
 
-    run(go())
-    first, second = sorted(local_server.requests, key=lambda r: r.started)
-    assert second.started - first.started >= 0.28
+    assert run(go(0.4)) >= 0.3
+    assert run(go(0.0)) < 0.2
 
 
 def test_injected_client_is_used_and_left_open(local_server: LocalServer) -> None:
