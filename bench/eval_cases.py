@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         cid = case["id"]
         old = (folder / "texts" / f"{cid}.old.md").read_text(encoding="utf-8")
         new = (folder / "texts" / f"{cid}.new.md").read_text(encoding="utf-8")
-        c = compare(old, new)
+        c = compare(old, new, service=case.get("service"))
         truth, got = bool(case["ai_training_change"]), c.ai_training_change
         rules = ",".join(f.rule for f in c.findings) or "-"
         ours = f"ours {c.before.training}->{c.after.training} [{rules}]"

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .detect import ClauseHit, detect, plain
+from .lexicon import REGIONS
 from .segment import Clause, segment
 from .stance import Profile, Stance, profile
 
@@ -22,7 +23,7 @@ _MONTHS = (
     r"january|february|march|april|may|june|july|august|september|october|november|december|"
     r"jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec"
 )
-_NOISE = re.compile(r"\b(?:" + _MONTHS + r")\b|\d+|[^\w\s]|_", re.IGNORECASE)
+_NOISE = re.compile(r"\b(?:" + _MONTHS + r")\b|\d+|[^\w\s]|_")
 _WORD = re.compile(r"[a-z]{3,}")
 
 
@@ -73,7 +74,7 @@ class Comparison:
 
 def norm_key(text: str) -> str:
     """A clause reduced to its words: case, punctuation, numbering, dates and link targets ignored."""
-    return " ".join(_NOISE.sub(" ", plain(text).lower()).replace("’", "").split())
+    return " ".join(_NOISE.sub(" ", plain(text).lower().replace("’", "").replace("'", "")).split())
 
 
 def is_cosmetic(old_text: str, new_text: str) -> bool:
@@ -157,6 +158,10 @@ def align(old: list[Clause], new: list[Clause], *, threshold: float = 0.6) -> li
     pairs.extend(Pair("removed", old[i], None) for i in left_old if i not in used)
     pairs.extend(Pair("added", None, new[j]) for j in unmatched_new)
     return pairs
+
+
+def _in_order(regions: set[str]) -> list[str]:
+    return [r for r in REGIONS if r in regions]
 
 
 def _worst(severities: list[str]) -> str:
@@ -291,11 +296,11 @@ def _stance_findings(a: Profile, b: Profile, q: _Quotes) -> list[Finding]:
         old, new = q.old(lambda h: h.promise)
     elif tb == "never":
         old, new = q.new(lambda h: h.promise)
-    elif tb == "opt-out" or ta == "opt-out":
-        side = q.new if tb == "opt-out" else q.old
-        old, new = side(lambda h: bool(h.opt_out) or h.default is not None)
-        if old is None and new is None:
-            old, new = q.new(_perm)
+    elif ta in ("opt-in", "opt-out") or tb in ("opt-in", "opt-out"):
+        old = q.old(lambda h: h.consent or h.default is not None or bool(h.opt_out))[0]
+        new = q.new(lambda h: h.consent or h.default is not None or bool(h.opt_out))[1]
+        old = old or q.old(_perm)[0]
+        new = new or q.new(_perm)[1]
     else:
         old, new = q.new(lambda h: h.consent or _perm(h))
     return [Finding(rule, severity, summary + (where if tb in ("opt-out", "no-choice") else ""), old, new)]
@@ -311,13 +316,17 @@ def _set_findings(a: Profile, b: Profile, q: _Quotes) -> list[Finding]:
         old, new = q.old(lambda h: bool(set(h.excluded_regions) & (ra - rb)))
         if new is None and rb:
             new = q.new(lambda h: bool(set(h.excluded_regions) & rb))[1]
-        lost = ", ".join(sorted(ra - rb))
+        lost = ", ".join(_in_order(ra - rb))
         out.append(Finding(rule, "high", f"regional carve-out changed: {lost} no longer excluded", old, new))
     elif rb - ra and both_train:
         old, new = q.new(lambda h: bool(set(h.excluded_regions) & (rb - ra)))
         out.append(
             Finding(
-                "carve_out_added", "medium", f"regions now excluded: {', '.join(sorted(rb - ra))}", old, new
+                "carve_out_added",
+                "medium",
+                f"regions now excluded: {', '.join(_in_order(rb - ra))}",
+                old,
+                new,
             )
         )
     if both_train or (b.permission and a.stance.training in ("none", "never")):
@@ -462,7 +471,7 @@ def _promise_findings(a: Profile, b: Profile, q: _Quotes) -> list[Finding]:
 
 
 def _ai_keys(p: Profile) -> set[str]:
-    return {norm_key(h.text) for h in p.hits if h.training and not h.ban}
+    return {norm_key(h.text) for h in p.hits if not h.ban}
 
 
 def compare(old_text: str, new_text: str, *, service: str | None = None) -> Comparison:

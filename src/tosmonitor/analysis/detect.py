@@ -9,10 +9,10 @@ the clause it came from, so every verdict can be explained by quoting it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from . import lexicon as lx
-from .segment import Clause
+from .segment import Clause, split_sentences
 
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 _MARKUP = re.compile(r"[*_`]+|<[^>]+>")
@@ -29,8 +29,13 @@ _YOU_TRAIN = re.compile(
 _BAN = re.compile(
     r"\b(?:you|developers?|users?|licensees?|anyone|any person|recipients?|customers?|end users?|authori[sz]ed users?)"
     r"\s+(?:\w+\s+){0,3}?(?:may not|must not|shall not|will not|won['’]t|cannot|can['’]t|agree not to|should not|"
-    r"are not (?:permitted|allowed|authori[sz]ed) to|(?:is|are) (?:strictly )?(?:prohibited|forbidden) from|do not)\b",
+    r"are not (?:permitted|allowed|authori[sz]ed) to|(?:is|are) (?:strictly )?(?:prohibited|forbidden) from|do not)"
+    r"[\s,]+(?:[\w,()]+\s+){0,8}?(?:use|using|train|access|copy|scrape|crawl|develop|build|create|extract|reproduce|"
+    r"exploit|employ|mine|compile|harvest|incorporate|feed|sell|distribute|allow|permit|enable|assist)\b",
     re.IGNORECASE,
+)
+_THEIR_MODELS = re.compile(
+    r"\btheir (?:own )?(?:[\w-]+ ){0,3}(?:models?|AI|artificial intelligence)", re.IGNORECASE
 )
 _NO_USE_WITHOUT = re.compile(
     r"\b(?:not|no)\b[^.]{0,80}\bwithout (?:our|the) (?:prior |express |written |explicit )*(?:consent|permission|"
@@ -47,6 +52,14 @@ _REGIONAL_RIGHT = re.compile(
     r" (?:in|located in|from) the\b|\bunder (?:the )?(?:GDPR|EU|European|UK)\b|\bin the (?:EU|EEA|UK|European)\b",
     re.IGNORECASE,
 )
+
+
+_SHARE_DEVELOP = re.compile(
+    r"\b(?:share|disclose|provide|make available)\w*\b[^.;]{0,160}\b(?:with|to)\b[^.;]{0,120}\bto\s+(?:\w+\s+){0,3}?"
+    r"(?:develop|improve|train)\w*\s+(?:\w+\s+){0,2}(?:their|its)\b",
+    re.IGNORECASE,
+)
+_BOUNDARY = re.compile(r";|\bbut\b|\bhowever\b|\bexcept\b|\bunless\b|:\s", re.IGNORECASE)
 
 
 def plain(text: str) -> str:
@@ -78,6 +91,8 @@ class ClauseHit:
     retention_days: int | None = None
     retro_scope: bool = False
     retro_opt_out: bool | None = None
+    third_party: bool = False  # the training is by others (their own models)
+    shares: bool = False  # shares users' data with others so they can develop their products
     notice: str | None = None  # pause | resume
     exceptions: tuple[str, ...] = ()
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
@@ -89,7 +104,7 @@ class ClauseHit:
 
 def mentions_training(t: str) -> bool:
     """True when the plain text speaks of training / developing AI or ML models."""
-    if not lx.PREFILTER.search(t):
+    if not lx.PREFILTER.search(t.lower()):
         return False
     if lx.TRAIN_VERB.search(t):
         if lx.STAFF_TRAINING.search(t) and not lx.STRONG_AI.search(t):
@@ -143,7 +158,13 @@ def retention_of(t: str) -> tuple[str | None, int | None]:
         n = int(qty) if qty.isdigit() else lx.NUMBER_WORDS.get(qty, 0)
         days = n * lx.UNIT_DAYS[m.group(3).lower().rstrip("s")]
         if days and (best[1] is None or days > best[1]):
-            best = (m.group(0).strip(), days)
+            qualifier = (m.group(1) or "").lower()
+            phrase = (
+                m.group(0)
+                if qualifier and qualifier not in ("for", "within", "after", "of")
+                else m.group(0)[m.start(2) - m.start() :]
+            )
+            best = (phrase.strip(), days)
     if best[1] is None and lx.INDEFINITE.search(t):
         return "indefinitely", None
     return best
@@ -154,8 +175,9 @@ def _negated(t: str) -> bool:
     verb = lx.TRAIN_VERB.search(t) or lx.DEVELOP_VERB.search(t)
     if not verb:
         return False
-    window = t[max(0, verb.start() - 160) : verb.start() + 20]
-    return bool(lx.NEGATION.search(window))
+    before = t[max(0, verb.start() - 300) : verb.start()]
+    cut = max((m.end() for m in _BOUNDARY.finditer(before)), default=0)
+    return bool(lx.NEGATION.search(before[cut:] + t[verb.start() : verb.start() + 20]))
 
 
 def _is_ban(t: str, clause: Clause, lead: str) -> bool:
@@ -181,7 +203,7 @@ def classify(clause: Clause, *, lead: str = "", service: str | None = None) -> C
     """Detect what one clause says; ``lead`` is the sentence introducing a list the clause belongs to."""
     t = plain(clause.text)
     full = f"{lead} {t}" if lead else t
-    if not mentions_training(t) and not (lead and mentions_training(full) and lx.PREFILTER.search(t)):
+    if not mentions_training(t) and not (lead and mentions_training(full) and lx.PREFILTER.search(t.lower())):
         return _side_hit(clause, t)
     if not mentions_training(t):
         t = full
@@ -208,16 +230,21 @@ def classify(clause: Clause, *, lead: str = "", service: str | None = None) -> C
             lx.FREE_TIER.search(t) or opt_out
         ):
             permission = True
-    elif not feature and _is_first_party(t, service) and lx.USER_DATA.search(t):
+    elif not feature and (
+        lx.PURPOSE_START.search(t) or _is_first_party(t, service) and lx.USER_DATA.search(t)
+    ):
         permission = True
     elif opt_out or consent:
         permission = True  # "you can opt out of your content being used to train" implies training
+    regions = _labels(t, lx.REGIONS) if lx.CARVE_OUT.search(t) else ()
+    if promise and not permission and _regional_scope(t):
+        # "We do not use the data of members in the EU ... to train": a regional carve-out, not a promise.
+        promise, scope, regions = False, "", _regional_scope(t)
     licence = (
         permission
         and bool(lx.LICENCE.search(t))
         and bool(re.search(r"\bgrant|\blicen[cs]e\b", t, re.IGNORECASE))
     )
-    regions = _labels(t, lx.REGIONS) if lx.CARVE_OUT.search(t) else ()
     retention, days = retention_of(t)
     retro_opt_out = None
     if opt_out or conditional_opt_out:
@@ -235,6 +262,7 @@ def classify(clause: Clause, *, lead: str = "", service: str | None = None) -> C
         promise=promise,
         promise_scope=scope,
         consent=consent and (permission or negated),
+        third_party=permission and bool(_THEIR_MODELS.search(t)),
         opt_out=opt_out,
         regional_right=bool(opt_out) and bool(_REGIONAL_RIGHT.search(t)),
         default=default,
@@ -249,6 +277,13 @@ def classify(clause: Clause, *, lead: str = "", service: str | None = None) -> C
         notice=notice,
         exceptions=exceptions,
     )
+
+
+def _regional_scope(t: str) -> tuple[str, ...]:
+    """Regions a negated training statement is limited to ("members located in the EU, EEA, UK")."""
+    if not re.search(r"\b(?:in|from|located|living|residing|based|of)\b", t, re.IGNORECASE):
+        return ()
+    return _labels(t, lx.REGIONS)
 
 
 def _exceptions(t: str) -> tuple[str, ...]:
@@ -268,6 +303,11 @@ def _exceptions(t: str) -> tuple[str, ...]:
 
 def _side_hit(clause: Clause, t: str) -> ClauseHit | None:
     """Clauses that do not mention training themselves but qualify a neighbour (opt-out, regions, defaults)."""
+    if _SHARE_DEVELOP.search(t) and not lx.NEGATION.search(t):
+        parties = parties_of(t, None)
+        if parties:
+            regions = _labels(t, lx.REGIONS) if lx.CARVE_OUT.search(t) else ()
+            return ClauseHit(clause, shares=True, parties=parties, excluded_regions=regions)
     if not (
         lx.OPT_OUT.search(t) or lx.DEFAULT_ON.search(t) or lx.DEFAULT_OFF.search(t) or lx.CARVE_OUT.search(t)
     ):
@@ -288,14 +328,42 @@ def _side_hit(clause: Clause, t: str) -> ClauseHit | None:
     )
 
 
+_CELL_BREAK = re.compile(r"\s*(?:\|+|<br\s*/?>|\s[*•]\s)\s*", re.IGNORECASE)
+_LONG = 400
+
+
+def pieces(clause: Clause) -> list[Clause]:
+    """A long table row is judged cell by cell and sentence by sentence (each piece stays verbatim)."""
+    if clause.kind != "table_row" or len(clause.text) <= _LONG:
+        return [clause]
+    out = []
+    for cell in _CELL_BREAK.split(clause.text):
+        for sentence in split_sentences(cell):
+            if re.search(r"\w", sentence):
+                out.append(Clause(sentence, clause.heading_path, clause.kind, clause.index))
+    return out or [clause]
+
+
 def detect(clauses: list[Clause], *, service: str | None = None) -> list[ClauseHit]:
-    """Run the detectors over every clause; returns hits in document order (clauses with nothing to say omitted)."""
+    """Run the detectors over every clause; returns hits in document order (clauses with nothing to say omitted).
+
+    Long table rows are judged piece by piece; a hit then quotes the piece, not the whole row.
+    """
     hits: list[ClauseHit] = []
     lead = ""
+    previous = ""
     for clause in clauses:
         if clause.kind != "list_item":
             lead = plain(clause.text) if clause.text.rstrip(" *_").endswith(":") else ""
-        hit = classify(clause, lead=lead if clause.kind == "list_item" else "", service=service)
-        if hit is not None:
-            hits.append(hit)
+        low = clause.text.lower()
+        if not lx.PREFILTER.search(low) and not lx.SIDE_PREFILTER.search(low):
+            previous = clause.text
+            continue
+        for piece in pieces(clause):
+            hit = classify(piece, lead=lead if clause.kind == "list_item" else "", service=service)
+            if hit is not None and hit.third_party and not hit.parties:
+                hit = replace(hit, parties=parties_of(plain(previous), service))
+            if hit is not None:
+                hits.append(hit)
+        previous = clause.text
     return hits

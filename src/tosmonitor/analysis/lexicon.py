@@ -18,8 +18,15 @@ def rx(pattern: str) -> re.Pattern[str]:
 
 
 # Cheap prefilter: a clause that matches none of these cannot be about AI training.
-PREFILTER = rx(
-    r"train|tun(e|ing)|model|\bA\.?I\b|artificial|machine|learning|\bML\b|LLM|generative|neural|algorithm"
+# Both prefilters run on lower-cased text without IGNORECASE (much faster in ``re``).
+PREFILTER = re.compile(
+    r"train|tun(?:e|ing)|model|\ba\.?i\b|artificial|machine|learning|\bml\b|llm|generative|neural|algorithm"
+)
+
+# Clauses that qualify a neighbouring training clause (opt-outs, defaults, regional carve-outs).
+SIDE_PREFILTER = re.compile(
+    r"\bopt|turn|switch|disabl|toggle|object|default|outside|except|exclud|other than|withdr|choice|whether|"
+    r"settings? |unsubscrib|deactivat|prevent|stop|if you do|subject to|you live|located|reside|\bshar|disclos"
 )
 
 AI_TERM = rx(
@@ -34,11 +41,10 @@ STRONG_AI = rx(
 TRAIN_VERB = rx(r"\b(?:re-?)?train(?:s|ed|ing)?\b|\bfine[- ]?tun(?:e|es|ed|ing)\b")
 DEVELOP_VERB = rx(r"\b(?:develop|improv|build|creat|enhanc|generaliz|generalis|refin)\w*")
 DEVELOP_AI = rx(
-    r"\b(?:develop|improv|build|creat|enhanc|generaliz|generalis|refin)\w*\b[^.;:]{0,80}?"
-    r"(?:artificial[- ]intelligence|\bA\.?I\b|machine[- ]learning|\bML\b|\bLLMs?\b|generative|"
-    r"\b(?:our|its|their|the|language|foundation(?:al)?|AI|ML)\s+models?\b)"
-    r"|(?:artificial[- ]intelligence|\bA\.?I\b|machine[- ]learning|\bML\b|\bLLMs?\b)\s+(?:models?\s+)?"
-    r"(?:training|development|improvement)"
+    r"\b(?:develop|improv|build|enhanc|generaliz|generalis|refin)\w*\b[^.;:]{0,80}?"
+    r"(?:artificial[- ]intelligence|machine[- ]learning|\bLLMs?\b|\b(?:our|its|their|the)\s+models\b|"
+    r"\b(?:A\.?I|ML|generative|language|foundation(?:al)?)\s+(?:AI\s+)?(?:models?|systems?|technolog\w+))"
+    r"|(?:artificial[- ]intelligence|\bA\.?I\b|machine[- ]learning|\bML\b)\s+(?:models?\s+)?(?:training|development)"
 )
 # "training" of people, not of models.
 STAFF_TRAINING = rx(
@@ -47,7 +53,10 @@ STAFF_TRAINING = rx(
     r"materials?|programs?|purposes of (?:our )?(?:staff|employees))"
 )
 
-FIRST_PARTY = rx(r"\b(?:we|us|our|ours)\b|\b(?:the )?company\b|\baffiliates?\b")
+FIRST_PARTY = rx(
+    r"\b(?:we|us|our|ours)\b|\b(?:the )?company\b|\baffiliates?\b|\bgrants?\b[^.;]{0,200}\blicen[cs]e\b|"
+    r"\byou (?:hereby )?(?:expressly )?(?:consent|agree|acknowledge)\b[^.;]{0,20}\b(?:to|that)\b"
+)
 PURPOSE_START = rx(
     r"^[\W_]*(?:to\s+|for\s+)?(?:the\s+)?(?:develop|train|improv|build|fine|enhanc|creat|research)\w*|"
     r"^[\W_]*(?:AI|artificial intelligence|machine learning|model)\s+(?:training|development)"
@@ -88,7 +97,7 @@ HEADING_BANS = rx(
 OPT_OUT = rx(
     r"\bopt(?:ing|ed|s)?[- ]?out\b|\bturn(?:ing|ed|s)? (?:it |this |that )?off\b|\bswitch(?:ing|ed|es)? (?:it |this )?off\b|"
     r"\bdisabl\w+|\btoggle\w*|\bdeactivat\w+|\bobject(?:ing|ion|ions|s)?\b|\bunsubscrib\w*|"
-    r"\bwithdraw\w*|\bchoices? you (?:make|have made)\b|\b(?:control|choose|decide) whether\b|"
+    r"\bwithdraw\w*|\bchoices? you (?:make|have made)\b|\byou (?:can |may |will be able to )?(?:control|choose|decide) whether\b|"
     r"\bprevent (?:us|your|such|this|the)\b|\bstop (?:us|your|the use|using)|\bchange (?:this|that|your)\s+(?:setting|preference)|"
     r"\bsettings?\b[^.]{0,60}\b(?:off|disable|control|choose|manage|turn|adjust)|\bif you (?:do not|don['’]t) want\b|"
     r"\bimprove the model for everyone\b|\bdata for generative ai improvement\b|\bexercise your right\b"
@@ -122,7 +131,7 @@ TIER = rx(
     r"\b(?:business|enterprise|team|teams|commercial|api|paid|pro|premium|workspace|organi[sz]ation(?:al)?|"
     r"education|edu|government|professional|plus|developer|platform)\s+(?:customers?|users?|accounts?|plans?|"
     r"tiers?|products?|offerings?|services?|subscriptions?|data|content|versions?|editions?)\b|"
-    r"\b(?:customer data|customer content|business data|enterprise data)\b|\bour (?:business|enterprise) (?:offerings|products)\b"
+    r"\b(?:business data|enterprise data)\b|\bour (?:business|enterprise) (?:offerings|products)\b"
 )
 FREE_TIER = rx(r"\bfree\b|\bconsumer\b|\bpersonal (?:accounts?|use|plans?)\b|\bindividual\b")
 THIRD_PARTY_SUBJECT = rx(
@@ -251,7 +260,7 @@ CATEGORIES = {
     "outputs": rx(
         r"\boutputs?\b|\bresponses?\b|\bgenerated (?:content|text|images)\b|\bcreate,? (?:or )?generate\b|\bgenerate\b"
     ),
-    "profile": rx(r"\bprofiles?\b|\bCVs?\b|\br[ée]sum[ée]s?\b|\bresumes?\b"),
+    "profile": rx(r"\bprofiles?\b|\bCVs?\b|\brésumés?\b|\b(?:your|a|the|their) resumes?\b"),
     "content": rx(r"\bcontent\b|\bmaterials?\b|\bfiles?\b|\bdocuments?\b|\btext\b|\bcreations?\b"),
     "usage": rx(
         r"\busage\b|\bactivity\b|\binteractions?\b|\bservice generated data\b|\btelemetry\b|\bhow you use\b|\bsearch(?:es)?\b"

@@ -38,7 +38,9 @@ def headline(c: Comparison) -> str:
             if c.cosmetic
             else "Text changed; no change to AI-training terms"
         )
-    if c.before.training != c.after.training:
+    if c.before.training == "never" and c.after.training == "none":
+        line = "Promise not to train AI on user data removed"
+    elif c.before.training != c.after.training:
         line = _HEADLINES[c.after.training]
     else:
         line = c.findings[0].summary[:1].upper() + c.findings[0].summary[1:]

@@ -81,7 +81,10 @@ def _sorted(values: set[str]) -> tuple[str, ...]:
 def profile(hits: list[ClauseHit]) -> Profile:
     """Resolve clause hits into one version's profile and stance."""
     training = [h for h in hits if h.training and not h.ban]
-    perms = [h for h in training if h.permission]
+    perms = [h for h in training if h.permission and not h.third_party]
+    others = [h for h in training if h.permission and h.third_party]
+    if not perms:
+        perms, others = others, []
     promises = [h for h in training if h.promise and not h.permission]
     used: list[ClauseHit] = []
     opt_out: set[str] = set()
@@ -90,6 +93,8 @@ def profile(hits: list[ClauseHit]) -> Profile:
     consent = False
     retro_opt_out: bool | None = None
     for h in training:
+        if h in others:
+            continue
         if h.opt_out and not h.regional_right and not h.promise:
             opt_out.update(h.opt_out)
             used.append(h)
@@ -110,7 +115,7 @@ def profile(hits: list[ClauseHit]) -> Profile:
             if o.retro_opt_out is not None and retro_opt_out is None:
                 retro_opt_out = o.retro_opt_out
     if perms:
-        if default == "on" or opt_out:
+        if default == "on" or (opt_out and default != "off"):
             stance = "opt-out"
         elif default == "off" or any(h.consent for h in perms):
             stance = "opt-in"
@@ -127,6 +132,13 @@ def profile(hits: list[ClauseHit]) -> Profile:
     for h in perms:
         parties.update(h.parties)
         categories.update(h.categories)
+    for h in others:
+        parties.update(h.parties)
+    if perms:
+        for h in hits:
+            if h.shares:
+                parties.update(h.parties)
+                regions.update(h.excluded_regions)
     for h in training:
         if h.retention_days is not None and (days is None or h.retention_days > days):
             retention, days = h.retention, h.retention_days

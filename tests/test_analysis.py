@@ -1,0 +1,206 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Unit tests of the AI-training analysis: segmentation, clause detectors, stance inference, comparison."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tosmonitor.analysis import Clause, align, analyse, compare, headline, render_report, segment
+from tosmonitor.analysis.detect import classify, retention_of
+from tosmonitor.analysis.segment import split_sentences
+
+
+def _clause(text: str, *heads: str, kind: str = "sentence") -> Clause:
+    return Clause(text, tuple(heads), kind, 0)
+
+
+def test_segment_builds_heading_paths_and_kinds():
+    text = (
+        "# Privacy\n\n## 3. How we use your data\n\nWe use data. We also keep logs, e.g. server logs.\n\n"
+        "### 3.5 Generative AI\n\n- First item\n1. Second item\n\n| Purpose | Basis |\n|---|---|\n"
+        "| Train models | Legitimate interests |\n\n## 4. Sharing\n\nWe share data."
+    )
+    clauses = segment(text)
+    assert [(c.text, c.kind) for c in clauses] == [
+        ("We use data.", "sentence"),
+        ("We also keep logs, e.g. server logs.", "sentence"),
+        ("First item", "list_item"),
+        ("Second item", "list_item"),
+        ("| Purpose | Basis |", "table_row"),
+        ("| Train models | Legitimate interests |", "table_row"),
+        ("We share data.", "sentence"),
+    ]
+    assert clauses[2].heading_path == ("Privacy", "3. How we use your data", "3.5 Generative AI")
+    assert clauses[-1].heading_path == ("Privacy", "4. Sharing")
+    assert [c.index for c in clauses] == list(range(len(clauses)))
+
+
+@pytest.mark.parametrize(
+    ("paragraph", "expected"),
+    [
+        ("One. Two.", ["One.", "Two."]),
+        (
+            "We work with Example Inc. on this. It is fine.",
+            ["We work with Example Inc. on this.", "It is fine."],
+        ),
+        ("Data, i.e. logs, is kept. Then deleted.", ["Data, i.e. logs, is kept.", "Then deleted."]),
+        ("Version 3.5 applies. See section 2.", ["Version 3.5 applies.", "See section 2."]),
+    ],
+)
+def test_split_sentences(paragraph, expected):
+    assert split_sentences(paragraph) == expected
+
+
+@pytest.mark.parametrize(
+    ("sentence", "kind"),
+    [
+        ("We may use your content to train our AI models.", "permission"),
+        ("Your posts may be used to develop and improve machine learning models.", "permission"),
+        ("To train and fine-tune our large language models.", "permission"),
+        ("We do not use your content to train AI models.", "promise"),
+        ("Your private messages will not be used to train our models.", "promise"),
+        ("We never train generative AI on the files you upload.", "promise"),
+        ("Customer content isn't used to train AI.", "promise"),
+        ("You may not use the Services to train any artificial intelligence model.", "ban"),
+        ("You agree not to scrape the site to build machine learning datasets or train models.", "ban"),
+        ("Developers must not use data obtained through the API to fine-tune a foundation model.", "ban"),
+        ("We provide training to our staff on privacy every year.", None),
+        ("Our AI assistant can summarise your documents.", None),
+        ("Content generated with AI must be labelled as such.", None),
+        ("You can fine-tune our models on your own data through the API.", None),
+    ],
+)
+def test_clause_kind(sentence, kind):
+    hit = classify(_clause(sentence))
+    got = None
+    if hit is not None and hit.training:
+        got = "ban" if hit.ban else "permission" if hit.permission else "promise" if hit.promise else None
+    assert got == kind
+
+
+@pytest.mark.parametrize(
+    ("sentence", "scope"),
+    [
+        ("We do not use your conversations to train our models.", "all"),
+        ("We do not train our models on business customers' content.", "tier"),
+        ("We don't use data from Enterprise accounts to train AI models.", "tier"),
+        (
+            "Third-party AI providers are contractually prohibited from using your data to train their models.",
+            "party",
+        ),
+    ],
+)
+def test_promise_scope(sentence, scope):
+    hit = classify(_clause(sentence))
+    assert hit is not None and hit.promise and hit.promise_scope == scope
+
+
+def test_opt_out_consent_default_and_regions():
+    hit = classify(_clause("You can opt out of your posts being used to train AI in your settings."))
+    assert hit.permission and "setting" in hit.opt_out
+    hit = classify(
+        _clause("We will not use your recordings to train AI models without your explicit consent.")
+    )
+    assert hit.consent and not hit.promise
+    hit = classify(_clause("Once you opt out, new conversations will not be used to train our models."))
+    assert hit.opt_out and not hit.promise and hit.retro_opt_out is False
+    hit = classify(
+        _clause("Outside the EU, EEA and Switzerland, we may use your public posts to train AI models.")
+    )
+    assert hit.permission and hit.excluded_regions == ("EU", "EEA", "CH")
+    hit = classify(_clause("We use your chats to train our models; this is on by default."))
+    assert hit.default == "on"
+
+
+@pytest.mark.parametrize(
+    ("sentence", "phrase", "days"),
+    [
+        ("We retain training data for up to five years.", "up to five years", 5 * 365),
+        ("De-identified prompts are kept for 30 days, then deleted.", "30 days", 30),
+        ("We store data used for training for 18 months.", "18 months", 540),
+    ],
+)
+def test_retention(sentence, phrase, days):
+    assert retention_of(sentence) == (phrase, days)
+
+
+@pytest.mark.parametrize(
+    ("text", "stance"),
+    [
+        ("We collect your email address.", "none"),
+        ("We do not use your data to train AI models.", "never"),
+        ("We do not train models on data from business customers.", "none"),
+        ("We may use your content to train our AI models.", "no-choice"),
+        ("We may use your content to train our AI models. You can turn this off in settings.", "opt-out"),
+        ("With your consent, we may use your recordings to train our AI models.", "opt-in"),
+        ("We may use your chats to improve our AI models. This is turned off by default.", "opt-in"),
+        (
+            "We do not train on business customers' data. We may use free-tier conversations to train our models.",
+            "no-choice",
+        ),
+    ],
+)
+def test_stance_inference(text, stance):
+    assert analyse(text).training == stance
+
+
+def test_stance_evidence_is_verbatim():
+    text = "# Policy\n\nWe keep logs.\n\nWe may use your **posts** to train our [AI models](https://x.test/ai).\n"
+    s = analyse(text)
+    assert s.evidence == ("We may use your **posts** to train our [AI models](https://x.test/ai).",)
+    assert s.categories == ("posts",)
+
+
+def test_compare_to_dict_matches_contract():
+    old = "# Terms\n\nWe collect data.\n"
+    new = old + "\nWe may use your posts to train AI models. You can opt out in your settings.\n"
+    c = compare(old, new)
+    d = c.to_dict()
+    assert set(d) == {"changed", "cosmetic", "ai_training_change", "severity", "before", "after", "findings"}
+    assert set(d["after"]) == {
+        "training", "excluded_regions", "parties", "categories", "retention", "retention_days",
+        "retroactive_opt_out", "evidence",
+    }  # fmt: skip
+    assert d["ai_training_change"] is True and d["severity"] == "critical"
+    assert d["before"]["training"] == "none" and d["after"]["training"] == "opt-out"
+    assert d["findings"][0]["rule"] == "training_added_opt_out"
+    assert d["findings"][0]["old"] is None
+    assert "train AI models" in d["findings"][0]["new"]
+    json.dumps(d)  # serialisable as is
+
+
+def test_compare_unchanged_cosmetic_and_plain_change():
+    text = "# T\n\nWe may use your posts to train AI models.\n"
+    same = compare(text, text)
+    assert (same.changed, same.cosmetic, same.severity, same.findings) == (False, False, "info", ())
+    cosmetic = compare(text, text.replace("AI models.", "AI models!"))
+    assert cosmetic.changed and cosmetic.cosmetic and cosmetic.severity == "info"
+    plain = compare(text, text + "\nWe keep logs for a year.\n")
+    assert plain.changed and not plain.cosmetic and not plain.ai_training_change and plain.severity == "low"
+
+
+def test_align_pairs_reworded_and_moved_clauses():
+    old = segment("A first sentence about cookies. We may use your posts to train our AI models. The end.")
+    new = segment(
+        "The end. A first sentence about cookies. We might use your public posts to train our AI models."
+    )
+    statuses = {(p.old.text if p.old else None, p.status) for p in align(old, new)}
+    assert ("We may use your posts to train our AI models.", "modified") in statuses
+    assert ("The end.", "moved") in statuses or ("The end.", "equal") in statuses
+    assert not any(s in ("added", "removed") for _, s in statuses)
+
+
+def test_report_and_headline():
+    old = "# T\n\nWe use your conversations to train our models only if you opt in.\n"
+    new = (
+        "# T\n\nWe use your conversations to train our models. This is on by default; you can turn it off.\n"
+    )
+    c = compare(old, new)
+    assert headline(c) == "AI training now on by default (opt-out)"
+    report = render_report(c, title="Chat privacy")
+    assert report.startswith("Chat privacy\n============\n")
+    assert "default_flip_opt_in_to_opt_out" in report
+    assert "old: We use your conversations to train our models only if you opt in." in report
+    assert "training: opt-in" in report and "training: opt-out" in report
