@@ -98,18 +98,22 @@ def _similar(a: str, b: str) -> float:
     return sm.ratio()
 
 
-def align(old: list[Clause], new: list[Clause], *, threshold: float = 0.6) -> list[Pair]:
+def align(
+    old: list[Clause], new: list[Clause], *, threshold: float = 0.6, focus: set[int] | None = None
+) -> list[Pair]:
     """Pair the clauses of two versions; lightly reworded clauses come out as "modified".
 
-    Unchanged runs are found with a sequence match on normalised keys; the leftovers are paired by an exact
-    key elsewhere ("moved") or by character similarity among candidates sharing words (cheap prefilter).
+    Unchanged runs are found with a sequence match on the clause texts; the leftovers are paired by an equal
+    normalised key elsewhere ("moved", or "equal" when only punctuation/links changed in place) or by
+    character similarity among candidates sharing words (cheap prefilter).
+
+    :param focus: if given, only new clauses with these indexes are paired by similarity (the expensive step).
     """
-    ok = [norm_key(c.text) for c in old]
-    nk = [norm_key(c.text) for c in new]
     pairs: list[Pair] = []
     left_old: list[int] = []
     left_new: list[int] = []
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, ok, nk, autojunk=False).get_opcodes():
+    matcher = difflib.SequenceMatcher(None, [c.text for c in old], [c.text for c in new], autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
             pairs.extend(
                 Pair("equal", old[i], new[j]) for i, j in zip(range(i1, i2), range(j1, j2), strict=True)
@@ -117,11 +121,13 @@ def align(old: list[Clause], new: list[Clause], *, threshold: float = 0.6) -> li
         else:
             left_old.extend(range(i1, i2))
             left_new.extend(range(j1, j2))
+    ok = {i: norm_key(old[i].text) for i in left_old}
+    nk = {j: norm_key(new[j].text) for j in left_new}
     by_key: dict[str, list[int]] = {}
     for i in left_old:
         by_key.setdefault(ok[i], []).append(i)
-    index: dict[str, set[int]] = {}
     words_old = {i: set(_WORD.findall(ok[i])) for i in left_old}
+    index: dict[str, set[int]] = {}
     for i, words in words_old.items():
         for w in words:
             index.setdefault(w, set()).add(i)
@@ -130,8 +136,12 @@ def align(old: list[Clause], new: list[Clause], *, threshold: float = 0.6) -> li
     for j in left_new:
         same = [i for i in by_key.get(nk[j], []) if i not in used]
         if same:
-            used.add(same[0])
-            pairs.append(Pair("moved", old[same[0]], new[j]))
+            i = min(same, key=lambda i: abs(i - j))
+            used.add(i)
+            pairs.append(Pair("moved", old[i], new[j]))
+            continue
+        if focus is not None and new[j].index not in focus:
+            unmatched_new.append(j)
             continue
         words = set(_WORD.findall(nk[j]))
         counts: dict[int, int] = {}
@@ -489,7 +499,8 @@ def compare(old_text: str, new_text: str, *, service: str | None = None) -> Comp
     cosmetic = changed and is_cosmetic(old_text, new_text)
     findings: list[Finding] = []
     if changed and not cosmetic and _ai_keys(a) != _ai_keys(b) or a.stance.training != b.stance.training:
-        pairs = align(old_clauses, new_clauses)
+        # Only clauses that say something about AI training need pairing by similarity (for the quotes).
+        pairs = align(old_clauses, new_clauses, focus={h.clause.index for h in b.hits})
         q = _Quotes(a, b, pairs)
         findings = _stance_findings(a, b, q) + _set_findings(a, b, q)
     findings.sort(key=lambda f: -SEVERITIES.index(f.severity))
