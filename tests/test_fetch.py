@@ -173,6 +173,25 @@ def test_server_error_then_success_is_retried(local_server: LocalServer) -> None
     assert result.attempts == 2 and local_server.hits("/p") == 2
 
 
+@pytest.mark.parametrize(
+    "first",
+    [Response(status=408), Response(status=503, headers={"Retry-After": "0"}), Response(status=504)],
+    ids=["408", "503-retry-after", "504"],
+)
+def test_transient_statuses_are_retried(local_server: LocalServer, first: Response) -> None:
+    local_server.set_sequence("/p", [first, Response(body=POLICY.encode())])
+    result = fetch_one(local_server.url("/p"))
+    assert result.outcome is FetchOutcome.OK and result.attempts == 2
+
+
+@pytest.mark.parametrize("status", [400, 401, 410, 451])
+def test_other_client_errors_are_not_retried(local_server: LocalServer, status: int) -> None:
+    local_server.set("/p", b"no", status=status)
+    result = fetch_one(local_server.url("/p"))
+    assert result.outcome is FetchOutcome.HTTP_ERROR and result.status == status
+    assert local_server.hits("/p") == 1
+
+
 def test_persistent_server_error_gives_up_after_retries(local_server: LocalServer) -> None:
     local_server.set("/p", b"down", status=502)
     result = fetch_one(local_server.url("/p"), {"retries": 2})
@@ -409,7 +428,7 @@ def test_pdf_is_kept_intact_without_charset(local_server: LocalServer) -> None:
 
 def test_per_host_limit_serialises_one_host_but_not_two(local_server: LocalServer) -> None:
     local_server.add_host("127.0.0.2")
-    local_server.set("/slow", POLICY, delay=0.3)
+    local_server.set("/slow", POLICY, delay=0.2)
 
     async def go(urls: list[str], **options: object) -> list[FetchResult]:
         async with Fetcher(host_spacing=0, **options) as fetcher:  # type: ignore[arg-type]
@@ -421,7 +440,7 @@ def test_per_host_limit_serialises_one_host_but_not_two(local_server: LocalServe
     assert not overlap(a, b)
 
     local_server.reset()
-    local_server.set("/slow", POLICY, delay=0.3)
+    local_server.set("/slow", POLICY, delay=0.2)
     two = run(go([local_server.url("/slow"), local_server.url("/slow", host="127.0.0.2")]))
     assert all(r.outcome is FetchOutcome.OK for r in two)
     a, b = local_server.finished_requests("/slow", 2)

@@ -194,7 +194,7 @@ _WIDGET_MARKERS = (
     ("class='g-recaptcha'", "reCAPTCHA challenge"),
     ("google.com/recaptcha/api", "reCAPTCHA challenge"),
 )
-_STRONG_PHRASES = (  # these never occur in a policy; only checked on short pages all the same
+_STRONG_PHRASES = (  # looked for where a block page puts them (title, headings, first lines), not in prose
     ("just a moment...", 'bot check ("Just a moment...")'),
     ("checking your browser", 'bot check ("Checking your browser")'),
     ("checking if the site connection is secure", "bot check (connection security check)"),
@@ -397,7 +397,9 @@ def _status_hint(status: int) -> str:
 
 
 def _size(n: int) -> str:
-    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n} bytes"
+    if n >= 2**20:
+        return f"{n / 2**20:.1f} MiB"
+    return f"{n / 2**10:.1f} KiB" if n >= 2**10 else f"{n} bytes"
 
 
 class Fetcher:
@@ -462,7 +464,10 @@ class Fetcher:
             await self._client.aclose()
 
     def host_backoff(self, host: str) -> float:
-        """Seconds until ``host`` may be asked again (after a 429/503 with Retry-After); 0 when it may now."""
+        """Seconds until ``host`` may be asked again (after a 429/503 with Retry-After); 0 when it may now.
+
+        :param host: the URL's host name without port, e.g. ``"www.example.com"`` (case does not matter).
+        """
         state = self._hosts.get(host.lower())
         if state is None:
             return 0.0
