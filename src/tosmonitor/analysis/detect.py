@@ -92,6 +92,7 @@ class ClauseHit:
     retro_scope: bool = False
     retro_opt_out: bool | None = None
     third_party: bool = False  # the training is by others (their own models)
+    about_ai: bool = False  # an opt-out / objection that names AI without a training verb
     shares: bool = False  # shares users' data with others so they can develop their products
     notice: str | None = None  # pause | resume
     exceptions: tuple[str, ...] = ()
@@ -315,12 +316,15 @@ def _side_hit(clause: Clause, t: str) -> ClauseHit | None:
     opt_out = (_labels(t, lx.OPT_OUT_MECHANISMS) or ("other",)) if lx.OPT_OUT.search(t) else ()
     regions = _labels(t, lx.REGIONS) if lx.CARVE_OUT.search(t) else ()
     default = "on" if lx.DEFAULT_ON.search(t) else "off" if lx.DEFAULT_OFF.search(t) else None
+    if opt_out and lx.OTHER_OPT_OUT.search(t) and not lx.AI_WORDS.search(t):
+        opt_out = ()  # an opt-out from marketing, cookies or ads says nothing about training
     if not (opt_out or regions or default):
         return None
     retro = False if opt_out and lx.NOT_RETRO_OPT_OUT.search(t) else None
     return ClauseHit(
         clause,
         opt_out=opt_out,
+        about_ai=bool(set(opt_out) - {"objection"}) and bool(lx.AI_WORDS.search(t)) and not _BAN.search(t),
         regional_right=bool(opt_out) and bool(_REGIONAL_RIGHT.search(t)),
         default=default,
         excluded_regions=regions,

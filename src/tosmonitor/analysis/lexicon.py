@@ -38,6 +38,13 @@ STRONG_AI = rx(
     r"artificial[- ]intelligence|\bA\.?I\.?\b|\bGen ?AI\b|machine[- ]learning|\bML\b|\bLLMs?\b|generative|"
     r"\bmodels?\b|neural"
 )
+# AI words without the bare "model" (which also means "model withdrawal form", "business model").
+AI_WORDS = rx(r"artificial[- ]intelligence|\bA\.?I\b|machine[- ]learning|\bML\b|\bLLMs?\b|generative|\btrain")
+# Opt-outs about something else: marketing, cookies, ads, notifications.
+OTHER_OPT_OUT = rx(
+    r"communications|marketing|promotional|newsletters?|e-?mails? from us|cookies?|advertis|\bads\b|notifications|"
+    r"\bsms\b|text messages|tracking|personali[sz]ed (?:ads|advertising)|sale of|selling|legitimate interests?"
+)
 TRAIN_VERB = rx(r"\b(?:re-?)?train(?:s|ed|ing)?\b|\bfine[- ]?tun(?:e|es|ed|ing)\b")
 DEVELOP_VERB = rx(r"\b(?:develop|improv|build|creat|enhanc|generaliz|generalis|refin)\w*")
 DEVELOP_AI = rx(

@@ -92,6 +92,10 @@ def profile(hits: list[ClauseHit]) -> Profile:
     default: str | None = None
     consent = False
     retro_opt_out: bool | None = None
+    for h in hits:
+        if h.about_ai and not h.regional_right:
+            opt_out.update(h.opt_out)
+            used.append(h)
     for h in training:
         if h in others:
             continue
