@@ -23,7 +23,8 @@ _PASSIVE = re.compile(
 )
 _YOU_TRAIN = re.compile(
     r"\b(?:you|customers?|developers?)\b\s+(?:\w+\s+){0,2}?(?:can|may|to|will be able to|are able to)\s+"
-    r"(?:\w+\s+)?(?:train|fine[- ]?tune|customi[sz]e|build)\b|\ballows? (?:you|customers?|developers?) to\b",
+    r"(?:\w+\s+)?(?:train|fine[- ]?tune|customi[sz]e|build)\b|\ballows? (?:you|customers?|developers?) to\b|"
+    r"\byou (?:\w+ ){0,2}?(?:can|may) use (?:\w+ ){0,3}?(?:outputs?|the services?|our models?|the api) to\b",
     re.IGNORECASE,
 )
 _BAN = re.compile(
@@ -32,6 +33,11 @@ _BAN = re.compile(
     r"are not (?:permitted|allowed|authori[sz]ed) to|(?:is|are) (?:strictly )?(?:prohibited|forbidden) from|do not)"
     r"[\s,]+(?:[\w,()]+\s+){0,8}?(?:use|using|train|access|copy|scrape|crawl|develop|build|create|extract|reproduce|"
     r"exploit|employ|mine|compile|harvest|incorporate|feed|sell|distribute|allow|permit|enable|assist)\b",
+    re.IGNORECASE,
+)
+_PROHIBITS_USE = re.compile(
+    r"\b(?:prohibits?|forbids?|(?:does|do) not (?:allow|permit))\s+(?:any |the )?(?:use|using|access|scraping)\b"
+    r"(?![^.]{0,80}\b(?:providers?|vendors?|partners?|processors?)\b)",
     re.IGNORECASE,
 )
 _THEIR_MODELS = re.compile(
@@ -182,7 +188,7 @@ def _negated(t: str) -> bool:
 
 
 def _is_ban(t: str, clause: Clause, lead: str) -> bool:
-    if _BAN.search(t) or lx.SCRAPING.search(t):
+    if _BAN.search(t) or lx.SCRAPING.search(t) or _PROHIBITS_USE.search(t):
         return True
     if re.search(r"\b(?:we|us|our)\b", t, re.IGNORECASE):
         return False
@@ -220,7 +226,9 @@ def classify(clause: Clause, *, lead: str = "", service: str | None = None) -> C
     scope = ""
     if negated and not conditional_opt_out and not consent:
         promise = True
-        if lx.THIRD_PARTY_SUBJECT.search(t) and not re.search(r"^[^.]{0,40}\b(?:we|us)\b", t, re.IGNORECASE):
+        if (
+            lx.THIRD_PARTY_SUBJECT.search(t) and not re.search(r"^[^.]{0,40}\b(?:we|us)\b", t, re.IGNORECASE)
+        ) or _THEIR_MODELS.search(t):
             scope = "party"
         elif lx.TIER.search(t):
             scope = "tier"
