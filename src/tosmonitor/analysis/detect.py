@@ -40,6 +40,10 @@ _PROHIBITS_USE = re.compile(
     r"(?![^.]{0,80}\b(?:providers?|vendors?|partners?|processors?)\b)",
     re.IGNORECASE,
 )
+_PROVIDER_MODELS = re.compile(
+    r"\b(?:providers?|vendors?|partners?|processors?|suppliers?)\b[^.]{0,200}\bits (?:own )?(?:[\w-]+ ){0,2}models?\b",
+    re.IGNORECASE,
+)
 _THEIR_MODELS = re.compile(
     r"\btheir (?:own )?(?:[\w-]+ ){0,3}(?:models?|AI|artificial intelligence)", re.IGNORECASE
 )
@@ -190,11 +194,11 @@ def _negated(t: str) -> bool:
 def _is_ban(t: str, clause: Clause, lead: str) -> bool:
     if _BAN.search(t) or lx.SCRAPING.search(t) or _PROHIBITS_USE.search(t):
         return True
+    if clause.kind == "list_item" and lead and lx.BAN_LEADIN.search(lead):
+        return not re.search(r"\b(?:we|us)\b", t, re.IGNORECASE)
     if re.search(r"\b(?:we|us|our)\b", t, re.IGNORECASE):
         return False
     if _NO_USE_WITHOUT.search(t):
-        return True
-    if clause.kind == "list_item" and lead and lx.BAN_LEADIN.search(lead):
         return True
     heading = " ".join(clause.heading_path[-2:])
     return bool(clause.kind == "list_item" and lx.HEADING_BANS.search(heading))
@@ -228,7 +232,7 @@ def classify(clause: Clause, *, lead: str = "", service: str | None = None) -> C
         promise = True
         if (
             lx.THIRD_PARTY_SUBJECT.search(t) and not re.search(r"^[^.]{0,40}\b(?:we|us)\b", t, re.IGNORECASE)
-        ) or _THEIR_MODELS.search(t):
+        ) or _THEIR_MODELS.search(t) or _PROVIDER_MODELS.search(t):
             scope = "party"
         elif lx.TIER.search(t):
             scope = "tier"

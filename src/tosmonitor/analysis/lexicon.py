@@ -79,7 +79,7 @@ NEGATION = rx(
     r"\b(?:do|does|did|will|would|shall|should|can|could|may|must|is|are|was|were|has|have|be)\s*n[o']t\b|"
     r"\b(?:don|doesn|won|isn|aren|wasn|weren|hasn|haven|shan|can|couldn|mustn|wouldn)[’']t\b|\bnever\b|"
     r"\bnot\s+(?:be\s+)?(?:used|use|using|train|shared|disclosed|allowed|permitted)\b|\bneither\b|\bnor\b|"
-    r"\bno\s+(?:\w+\s+){0,3}(?:is|are|will be)\s+used\b|\bprohibit\w*|\brefrain\b|\bexcludes?\b"
+    r"\bno\s+(?:\w+\s+){0,3}(?:is|are|will be)\s+used\b|\bnot to (?:use|train|process)\b|\bprohibit\w*|\brefrain\b|\bexcludes?\b"
 )
 BAN_SUBJECT = rx(
     r"\b(?:you|users?|developers?|customers?|licensees?|anyone|any person|any third part(?:y|ies)|"
@@ -126,6 +126,7 @@ CONSENT = rx(
     r"\bif you (?:choose|decide|agree|elect) to (?:share|allow|contribute|participate|let)\b"
 )
 DEFAULT_ON = rx(
+    r"\bunless (?:\(\w\) )?(?:you|the user|the customer|customers?|users?)\s+(?:have |has )?(?:opted|opt|opts)[- ]?out\b|"
     r"\b(?:on|enabled|turned on|switched on|activated|opted[- ]in)\s+by\s+default\b|\bby default\b[^.]{0,60}\b(?:we (?:may |will )?use|"
     r"(?:is|are|will be) (?:used|on|enabled)|included)\b|\bdefault (?:setting )?(?:is|will be) (?:on|enabled)\b"
 )

@@ -65,6 +65,11 @@ class Profile:
     hits: tuple[ClauseHit, ...] = field(default=(), compare=False)
 
 
+def _stronger(a: str | None, b: str | None) -> str | None:
+    """An explicit "on by default" outweighs "off by default" (the document allows the intrusive reading)."""
+    return "on" if "on" in (a, b) else a or b
+
+
 def _near(hit: ClauseHit, others: list[ClauseHit]) -> list[ClauseHit]:
     i, path = hit.clause.index, hit.clause.heading_path
     return [
@@ -105,7 +110,7 @@ def profile(hits: list[ClauseHit]) -> Profile:
         if h.retro_opt_out is not None:
             retro_opt_out = h.retro_opt_out
         regions.update(h.excluded_regions)
-        default = default or h.default
+        default = _stronger(default, h.default)
     for h in perms:
         consent = consent or h.consent
         for o in _near(h, hits):
@@ -115,7 +120,7 @@ def profile(hits: list[ClauseHit]) -> Profile:
                 opt_out.update(o.opt_out)
                 used.append(o)
             regions.update(o.excluded_regions)
-            default = default or o.default
+            default = _stronger(default, o.default)
             if o.retro_opt_out is not None and retro_opt_out is None:
                 retro_opt_out = o.retro_opt_out
     if perms:
