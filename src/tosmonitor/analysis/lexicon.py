@@ -104,7 +104,7 @@ HEADING_BANS = rx(
 OPT_OUT = rx(
     r"\bopt(?:ing|ed|s)?[- ]?out\b|\bturn(?:ing|ed|s)? (?:it |this |that )?off\b|\bswitch(?:ing|ed|es)? (?:it |this )?off\b|"
     r"\bdisabl\w+|\btoggle\w*|\bdeactivat\w+|\bobject(?:ing|ion|ions|s)?\b|\bunsubscrib\w*|"
-    r"\bwithdraw\w*|\bchoices? you (?:make|have made)\b|\byou (?:can |may |will be able to )?(?:control|choose|decide) whether\b|"
+    r"\bwithdraw\w*|\bchoices? you (?:make|have made)\b|\byou (?:can |may |will be able to )?(?:control|choose|decide) whether\b|\b(?:in control of|control over|controls? (?:for|over)) (?:whether|how)\b|"
     r"\bprevent (?:us|your|such|this|the)\b|\bstop (?:us|your|the use|using)|\bchange (?:this|that|your)\s+(?:setting|preference)|"
     r"\bsettings?\b[^.]{0,60}\b(?:off|disable|control|choose|manage|turn|adjust)|\bif you (?:do not|don['’]t) want\b|"
     r"\bimprove the model for everyone\b|\bdata for generative ai improvement\b|\bexercise your right\b"
