@@ -430,53 +430,39 @@ def _set_findings(a: Profile, b: Profile, q: _Quotes) -> list[Finding]:
     return out
 
 
+def _covered(promise: tuple[str, tuple[str, ...]], others: frozenset[tuple[str, tuple[str, ...]]]) -> bool:
+    scope, cats = promise
+    return any(s == scope and set(cs) >= set(cats) for s, cs in others)
+
+
 def _promise_findings(a: Profile, b: Profile, q: _Quotes) -> list[Finding]:
+    """Promises are compared as (scope, data categories): a lost one is removed or narrowed, a new one added."""
     out: list[Finding] = []
-    scopes_a = {s for s, _ in a.promises}
-    scopes_b = {s for s, _ in b.promises}
-    for scope in sorted(scopes_a | scopes_b):
-        cats_a = {c for s, cs in a.promises if s == scope for c in cs}
-        cats_b = {c for s, cs in b.promises if s == scope for c in cs}
-        label = {"all": "", "tier": " (for some plans)", "party": " (by third-party providers)"}[scope]
-        pred = lambda h, s=scope: h.promise and h.promise_scope == s  # noqa: E731
-        if scope in scopes_a and scope not in scopes_b:
-            if scope == "all" and b.stance.training == "none" and a.stance.training == "never":
-                continue  # reported as the stance change
-            old, new = q.old(pred)
-            out.append(
-                Finding(
-                    "no_training_promise_removed",
-                    "high",
-                    f"a promise not to train was removed{label}",
-                    old,
-                    new,
-                )
-            )
-        elif scope in scopes_b and scope not in scopes_a:
-            if scope == "all" and b.stance.training == "never" and a.stance.training != "never":
-                continue
-            old, new = q.new(pred)
-            out.append(
-                Finding(
-                    "no_training_promise_added",
-                    "medium",
-                    f"a promise not to train was added{label}",
-                    old,
-                    new,
-                )
-            )
-        elif cats_a - cats_b and not cats_b >= cats_a:
-            old, new = q.old(pred)
-            lost = ", ".join(sorted(cats_a - cats_b))
-            out.append(
-                Finding(
-                    "no_training_promise_narrowed",
-                    "high",
-                    f"no-training promise narrowed{label}: {lost}",
-                    old,
-                    new,
-                )
-            )
+    labels = {"all": "", "tier": " (for some plans)", "party": " (by third-party providers)"}
+    seen: set[str] = set()
+    for scope, cats in sorted(a.promises - b.promises):
+        if _covered((scope, cats), b.promises):
+            continue
+        if scope == "all" and a.stance.training == "never" and b.stance.training != "never":
+            continue  # reported as the stance change
+        still = any(s == scope for s, _ in b.promises)
+        rule = "no_training_promise_narrowed" if still else "no_training_promise_removed"
+        if rule + scope in seen:
+            continue
+        seen.add(rule + scope)
+        old, new = q.old(lambda h, s=scope, c=cats: h.promise and h.promise_scope == s and h.categories == c)
+        what = "narrowed" if still else "removed"
+        out.append(Finding(rule, "high", f"a promise not to train was {what}{labels[scope]}", old, new))
+    for scope, cats in sorted(b.promises - a.promises):
+        if _covered((scope, cats), a.promises):
+            continue
+        if scope == "all" and b.stance.training == "never" and a.stance.training != "never":
+            continue
+        if "added" + scope in seen:
+            continue
+        seen.add("added" + scope)
+        old, new = q.new(lambda h, s=scope, c=cats: h.promise and h.promise_scope == s and h.categories == c)
+        out.append(Finding("no_training_promise_added", "medium", f"a promise not to train was added{labels[scope]}", old, new))
     return out
 
 
