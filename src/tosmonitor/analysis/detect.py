@@ -44,6 +44,8 @@ _PROVIDER_MODELS = re.compile(
     r"\b(?:providers?|vendors?|partners?|processors?|suppliers?)\b[^.]{0,200}\bits (?:own )?(?:[\w-]+ ){0,2}models?\b",
     re.IGNORECASE,
 )
+_THIS_LICENCE = re.compile(r"\b(?:this|such|the above|that|these) (?:licen[cs]es?|rights?)\b", re.IGNORECASE)
+_GRANT = re.compile(r"\bgrants?\b[^.]{0,200}\blicen[cs]e\b", re.IGNORECASE)
 _THEIR_MODELS = re.compile(
     r"\btheir (?:own )?(?:[\w-]+ ){0,3}(?:models?|AI|artificial intelligence)", re.IGNORECASE
 )
@@ -360,6 +362,18 @@ def pieces(clause: Clause) -> list[Clause]:
     return out or [clause]
 
 
+def _link_licence(hit: ClauseHit, recent: list[Clause]) -> ClauseHit:
+    """"This licence includes the right to train ...": the grant a few clauses above says which content."""
+    for clause in reversed(recent):
+        if clause.heading_path != hit.clause.heading_path:
+            break
+        t = plain(clause.text)
+        if _GRANT.search(t):
+            cats = tuple(dict.fromkeys(hit.categories + _labels(t, lx.CATEGORIES)))
+            return replace(hit, licence=True, categories=cats)
+    return hit
+
+
 def detect(clauses: list[Clause], *, service: str | None = None) -> list[ClauseHit]:
     """Run the detectors over every clause; returns hits in document order (clauses with nothing to say omitted).
 
@@ -368,18 +382,23 @@ def detect(clauses: list[Clause], *, service: str | None = None) -> list[ClauseH
     hits: list[ClauseHit] = []
     lead = ""
     previous = ""
+    recent: list[Clause] = []
     for clause in clauses:
         if clause.kind != "list_item":
             lead = plain(clause.text) if clause.text.rstrip(" *_").endswith(":") else ""
         low = clause.text.lower()
         if not lx.PREFILTER.search(low) and not lx.SIDE_PREFILTER.search(low):
             previous = clause.text
+            recent = [*recent[-5:], clause]
             continue
         for piece in pieces(clause):
             hit = classify(piece, lead=lead if clause.kind == "list_item" else "", service=service)
             if hit is not None and hit.third_party and not hit.parties:
                 hit = replace(hit, parties=parties_of(plain(previous), service))
+            if hit is not None and hit.permission and _THIS_LICENCE.search(piece.text):
+                hit = _link_licence(hit, recent)
             if hit is not None:
                 hits.append(hit)
         previous = clause.text
+        recent = [*recent[-5:], clause]
     return hits
