@@ -385,6 +385,11 @@ def _set_findings(a: Profile, b: Profile, q: _Quotes) -> list[Finding]:
                     new,
                 )
             )
+    new_kinds = b.model_kinds - a.model_kinds
+    if both_train and new_kinds:
+        old, new = q.new(lambda h: _perm(h) and bool(set(h.model_kinds) & new_kinds))
+        kinds = ", ".join(sorted(new_kinds))
+        out.append(Finding("model_scope_widened", "medium", f"training now also covers: {kinds}", old, new))
     if b.retro_scope and not a.retro_scope and b.permission:
         old, new = q.new(lambda h: h.retro_scope)
         out.append(
@@ -462,7 +467,15 @@ def _promise_findings(a: Profile, b: Profile, q: _Quotes) -> list[Finding]:
             continue
         seen.add("added" + scope)
         old, new = q.new(lambda h, s=scope, c=cats: h.promise and h.promise_scope == s and h.categories == c)
-        out.append(Finding("no_training_promise_added", "medium", f"a promise not to train was added{labels[scope]}", old, new))
+        out.append(
+            Finding(
+                "no_training_promise_added",
+                "medium",
+                f"a promise not to train was added{labels[scope]}",
+                old,
+                new,
+            )
+        )
     return out
 
 

@@ -103,6 +103,7 @@ class ClauseHit:
     retention_days: int | None = None
     retro_scope: bool = False
     retro_opt_out: bool | None = None
+    model_kinds: tuple[str, ...] = ()  # language models, generative AI, AI models, ...
     third_party: bool = False  # the training is by others (their own models)
     about_ai: bool = False  # an opt-out / objection that names AI without a training verb
     shares: bool = False  # shares users' data with others so they can develop their products
@@ -233,8 +234,13 @@ def classify(clause: Clause, *, lead: str = "", service: str | None = None) -> C
     if negated and not conditional_opt_out and not consent:
         promise = True
         if (
-            lx.THIRD_PARTY_SUBJECT.search(t) and not re.search(r"^[^.]{0,40}\b(?:we|us)\b", t, re.IGNORECASE)
-        ) or _THEIR_MODELS.search(t) or _PROVIDER_MODELS.search(t):
+            (
+                lx.THIRD_PARTY_SUBJECT.search(t)
+                and not re.search(r"^[^.]{0,40}\b(?:we|us)\b", t, re.IGNORECASE)
+            )
+            or _THEIR_MODELS.search(t)
+            or _PROVIDER_MODELS.search(t)
+        ):
             scope = "party"
         elif lx.TIER.search(t):
             scope = "tier"
@@ -278,6 +284,7 @@ def classify(clause: Clause, *, lead: str = "", service: str | None = None) -> C
         promise_scope=scope,
         consent=consent and (permission or negated),
         third_party=permission and bool(_THEIR_MODELS.search(t)),
+        model_kinds=_labels(t, lx.MODEL_KINDS) if permission else (),
         opt_out=opt_out,
         regional_right=bool(opt_out) and bool(_REGIONAL_RIGHT.search(t)),
         default=default,
@@ -363,7 +370,7 @@ def pieces(clause: Clause) -> list[Clause]:
 
 
 def _link_licence(hit: ClauseHit, recent: list[Clause]) -> ClauseHit:
-    """"This licence includes the right to train ...": the grant a few clauses above says which content."""
+    """ "This licence includes the right to train ...": the grant a few clauses above says which content."""
     for clause in reversed(recent):
         if clause.heading_path != hit.clause.heading_path:
             break

@@ -143,7 +143,9 @@ TIER = rx(
     r"\bif you (?:use|are|subscribe to|have) (?:[\w-]+ ){0,4}?(?:team|enterprise|business|paid|pro|premium|api|education)\b"
 )
 # Plan names that scope a training statement (tracked so that a plan joining the training is reported).
-PLANS = rx(r"\b(?:free|pro|plus|premium|paid|student|team|business|enterprise|education|api)\b(?= [A-Z]|\W*(?:\)|:|,| or| and| users?| plans?| tiers?| services?| subscriptions?| accounts?| version))")
+PLANS = rx(
+    r"\b(?:free|pro|plus|premium|paid|student|team|business|enterprise|education|api)\b(?= [A-Z]|\W*(?:\)|:|,| or| and| users?| plans?| tiers?| services?| subscriptions?| accounts?| version))"
+)
 FREE_TIER = rx(r"\bfree\b|\bconsumer\b|\bpersonal (?:accounts?|use|plans?)\b|\bindividual\b")
 THIRD_PARTY_SUBJECT = rx(
     r"^[^.]{0,80}?\b(?:third[- ]party|service providers?|vendors?|sub-?processors?|providers?|partners?|suppliers?)\b"
@@ -280,6 +282,14 @@ CATEGORIES = {
     "public_data": rx(r"\bpublicly available\b|\bpublic (?:information|sources|web)\b"),
     "feedback": rx(r"\bfeedback\b|\bthumbs\b|\bratings?\b"),
     "minors": rx(r"\bminors?\b|\bchildren\b|\bunder (?:the age of )?1[3-8]\b"),
+}
+
+MODEL_KINDS = {
+    "language models": rx(r"\blanguage models?\b|\bLLMs?\b"),
+    "generative AI": rx(r"\bgenerative\b"),
+    "AI models": rx(r"\bA\.?I\b|artificial[- ]intelligence"),
+    "machine learning": rx(r"machine[- ]learning|\bML\b"),
+    "foundation models": rx(r"\bfoundation(?:al)? models?\b"),
 }
 
 NUMBER_WORDS = {

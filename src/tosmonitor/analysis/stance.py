@@ -61,6 +61,7 @@ class Profile:
     retro_scope: bool = False
     notices: frozenset[str] = frozenset()
     exceptions: frozenset[str] = frozenset()
+    model_kinds: frozenset[str] = frozenset()
     bans: int = 0
     hits: tuple[ClauseHit, ...] = field(default=(), compare=False)
 
@@ -176,6 +177,7 @@ def profile(hits: list[ClauseHit]) -> Profile:
         retro_scope=any(h.retro_scope for h in perms),
         notices=frozenset(h.notice for h in training if h.notice),
         exceptions=frozenset(e for h in training for e in h.exceptions),
+        model_kinds=frozenset(k for h in perms for k in h.model_kinds),
         bans=sum(1 for h in hits if h.ban),
         hits=tuple(hits),
     )
