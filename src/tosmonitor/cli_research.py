@@ -6,6 +6,7 @@ Thin shells over :mod:`tosmonitor.export`, :mod:`tosmonitor.imports` and :mod:`t
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -140,17 +141,24 @@ def import_ota_declarations(folder: str, out: str | None) -> None:
 
 @import_group.command("ota-versions")
 @click.argument("repo", type=click.Path())
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=lambda: os.cpu_count() or 1,
+    show_default="the number of CPUs",
+    help="Processes analysing documents in parallel.",
+)
 @db_option
 @json_option
 @_wrap_errors
-def import_ota_versions(repo: str, db_path: str, as_json: bool) -> None:
+def import_ota_versions(repo: str, workers: int, db_path: str, as_json: bool) -> None:
     """Import an Open Terms Archive versions git repository (one commit per version)."""
     from .imports import import_ota_versions as run
 
     if not Path(repo).is_dir():
         raise CommandError(f"{repo}: no such directory", EXIT_USAGE)
     with _open(db_path, readonly=False) as archive:
-        report = run(archive, repo)
+        report = run(archive, repo, workers=workers)
     _print_report(report, as_json, repo)
 
 
@@ -162,17 +170,24 @@ def import_ota_versions(repo: str, db_path: str, as_json: bool) -> None:
     show_default=True,
     help="Import alt-<collection> subfolders as separate documents <type>-alt-<collection>.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=lambda: os.cpu_count() or 1,
+    show_default="the number of CPUs",
+    help="Processes analysing documents in parallel.",
+)
 @db_option
 @json_option
 @_wrap_errors
-def import_dataset(folder: str, alternates: bool, db_path: str, as_json: bool) -> None:
+def import_dataset(folder: str, alternates: bool, workers: int, db_path: str, as_json: bool) -> None:
     """Import a <service>/<document type>/<YYYY-MM-DDTHH-MM-SSZ>.md tree."""
     from .imports import _dataset_plan
     from .imports import import_dataset as run
 
     _dataset_plan(Path(folder), alternates=alternates)  # bad input fails before the archive is created
     with _open(db_path, readonly=False) as archive:
-        report = run(archive, folder, alternates=alternates)
+        report = run(archive, folder, alternates=alternates, workers=workers)
     _print_report(report, as_json, folder)
 
 

@@ -301,12 +301,15 @@ def import_dataset(
     root: str | Path,
     *,
     alternates: bool = True,
+    workers: int = 1,
     progress: Callable[[str], Any] | None = None,
 ) -> ImportReport:
     """Import a ``<service>/<document type>/<date>.md`` tree as imported versions.
 
     ``alt-<collection>`` subfolders (another collection's copy of the same document, often seen from another
     region) become documents ``<service>/<type>-alt-<collection>``; with ``alternates=False`` they are skipped.
+    ``workers`` > 1 analyses several documents at once in worker processes (the archive is written by this
+    process only, in order).
 
     :raises InputError: naming the path when the folder is missing or a file name is not a date (nothing is
         written then).
@@ -314,27 +317,116 @@ def import_dataset(
     root = Path(root)
     plan, notes = _dataset_plan(root, alternates=alternates)
     report = ImportReport(notes=notes)
-    for doc in plan:
-        texts = ((moment, _read_text(path)) for moment, path in doc.files)
-        _import_document(archive, doc, texts, "import:dataset", report)
-        if progress:
-            progress(doc.doc_id)
+    jobs = ((doc, [(moment, path) for moment, path in doc.files]) for doc in plan)
+    _import_documents(archive, jobs, "import:dataset", report, workers=workers, progress=progress)
     return report
 
 
-def _import_document(
+@dataclass(frozen=True)
+class _Step:
+    """One analysed item of a document's history, ready to be written (``version`` None: identical, skip)."""
+
+    moment: datetime
+    version: NewVersion | None
+    change: NewChange | None
+
+
+def _analyse_chain(
+    service: str,
+    latest_text: str | None,
+    latest_at: datetime | None,
+    items: list[tuple[datetime, str | Path]],
+    extractor_version: str,
+) -> list[_Step]:
+    """Analyse a document's history in time order against what the archive already holds (pure but for
+    reading the files named in ``items``; runs in worker processes)."""
+    steps = []
+    previous = latest_text
+    previous_sha = sha256_hex(previous) if previous is not None else None
+    for moment, item in items:
+        if latest_at is not None and moment < latest_at:
+            steps.append(_Step(moment, None, None))
+            continue
+        text = _read_text(item) if isinstance(item, Path) else item
+        sha = sha256_hex(text)
+        if sha == previous_sha:
+            steps.append(_Step(moment, None, None))
+            continue
+        version, change, _stance = derive_history(text, previous, service)
+        version.first_seen_at = moment
+        version.extractor_version = extractor_version
+        steps.append(_Step(moment, version, change))
+        previous, previous_sha = text, sha
+    return steps
+
+
+def _import_documents(
     archive: Archive,
-    doc: _PlannedDocument,
-    texts: Iterable[tuple[datetime, str]],
+    jobs: Iterable[tuple[_PlannedDocument, list[tuple[datetime, str | Path]]]],
     extractor_version: str,
     report: ImportReport,
+    *,
+    workers: int = 1,
+    progress: Callable[[str], Any] | None = None,
 ) -> None:
+    def prepared() -> Iterator[tuple[_PlannedDocument, list[tuple[datetime, str | Path]], dict[str, Any]]]:
+        for doc, items in jobs:
+            latest_id = (
+                archive.document(doc.doc_id)["latest_version_id"] if archive.document(doc.doc_id) else None
+            )
+            latest = archive.version(latest_id) if latest_id else None
+            state = {
+                "latest_text": latest.text if latest else None,
+                "latest_at": parse_iso(latest.first_seen_at) if latest else None,
+            }
+            yield doc, items, state
+
+    def analyse(job: tuple[Any, ...]) -> list[_Step]:
+        doc, items, state = job
+        return _analyse_chain(doc.service, state["latest_text"], state["latest_at"], items, extractor_version)
+
+    if workers > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            queued = list(prepared())
+            futures = [
+                pool.submit(
+                    _analyse_chain, doc.service, st["latest_text"], st["latest_at"], items, extractor_version
+                )
+                for doc, items, st in queued
+            ]
+            for (doc, _items, _st), future in zip(queued, futures, strict=True):
+                _write_steps(archive, doc, future.result(), report)
+                if progress:
+                    progress(doc.doc_id)
+        return
+    for job in prepared():
+        _write_steps(archive, job[0], analyse(job), report)
+        if progress:
+            progress(job[0].doc_id)
+
+
+def _write_steps(archive: Archive, doc: _PlannedDocument, steps: list[_Step], report: ImportReport) -> None:
+    """Write one document's analysed history in one transaction."""
+    before = report.versions
     with archive.db.atomic():
         archive.ensure_document(doc.doc_id, doc.service, doc.name, doc.url)
-        history = _History(archive, doc.doc_id, doc.service, extractor_version)
-        before = report.versions
-        for moment, text in texts:
-            history.add(moment, text, None, report)
+        for step in steps:
+            if step.version is None:
+                report.skipped += 1
+                continue
+            archive.record_check(
+                CheckRecord(
+                    document_id=doc.doc_id,
+                    checked_at=step.moment,
+                    outcome="changed",
+                    versions=[step.version],
+                    changes=[step.change] if step.change else [],
+                )
+            )
+            report.versions += 1
+            report.changes += 1 if step.change else 0
     report.documents += 1
     if report.versions > before:
         report.document_ids.append(doc.doc_id)
@@ -408,7 +500,11 @@ def _cat_blobs(repo: Path, blobs: list[str]) -> Iterator[bytes]:
 
 
 def import_ota_versions(
-    archive: Archive, repo: str | Path, *, progress: Callable[[str], Any] | None = None
+    archive: Archive,
+    repo: str | Path,
+    *,
+    workers: int = 1,
+    progress: Callable[[str], Any] | None = None,
 ) -> ImportReport:
     """Import an Open Terms Archive versions repository (or our git export): one version per commit of a file.
 
@@ -426,24 +522,24 @@ def import_ota_versions(
     if not by_path:
         raise InputError(f"{repo}: no <Service>/<Document type>.md files in its history")
     report = ImportReport()
-    for path, commits in sorted(by_path.items()):
-        service, _, file_name = path.partition("/")
-        name = file_name[: -len(".md")]
-        doc_id = f"{slugify(service)}/{slugify(name)}"
-        if not slugify(service) or not slugify(name):
-            report.notes.append(f"{path}: cannot make a document id, left out")
-            continue
-        commits.sort(key=lambda item: item[0])  # stable: same-second commits keep their order
-        blobs = _cat_blobs(repo, [blob for _, blob in commits])
-        texts = (
-            (moment, data.decode("utf-8", "replace"))
-            for (moment, _), data in zip(commits, blobs, strict=True)
-        )
-        _import_document(
-            archive, _PlannedDocument(doc_id, service, name, "", ()), texts, "import:git", report
-        )
-        if progress:
-            progress(doc_id)
+
+    def jobs() -> Iterator[tuple[_PlannedDocument, list[tuple[datetime, str | Path]]]]:
+        for path, commits in sorted(by_path.items()):
+            service, _, file_name = path.partition("/")
+            name = file_name[: -len(".md")]
+            if not slugify(service) or not slugify(name):
+                report.notes.append(f"{path}: cannot make a document id, left out")
+                continue
+            commits.sort(key=lambda item: item[0])  # stable: same-second commits keep their order
+            blobs = _cat_blobs(repo, [blob for _, blob in commits])
+            items: list[tuple[datetime, str | Path]] = [
+                (moment, data.decode("utf-8", "replace"))
+                for (moment, _), data in zip(commits, blobs, strict=True)
+            ]
+            doc_id = f"{slugify(service)}/{slugify(name)}"
+            yield _PlannedDocument(doc_id, service, name, "", ()), items
+
+    _import_documents(archive, jobs(), "import:git", report, workers=workers, progress=progress)
     return report
 
 
