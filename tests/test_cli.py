@@ -216,7 +216,7 @@ def test_sigkill_mid_run_leaves_a_consistent_archive(tmp_path, local_server):
         urls[f"Document {i}"] = local_server.url(f"/doc{i}")
     targets = write_targets(tmp_path / "targets.yaml", urls)
     db = tmp_path / "archive.db"
-    command = [sys.executable, "-m", "tosmonitor.cli", "check", "--config", str(targets), "--db", str(db)]
+    command = [sys.executable, "-m", "tosmonitor", "check", "--config", str(targets), "--db", str(db)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 20

@@ -21,7 +21,6 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -526,12 +525,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(130)
 
 
-def now_utc() -> datetime:
-    return datetime.now(UTC)
-
+# The researchers' and the web commands live in their own modules and register themselves on ``cli``.
+from . import cli_research, cli_web  # noqa: E402, F401
 
 if __name__ == "__main__":  # pragma: no cover
     main()
-
-
-__all__ = ["cli", "main", "asyncio"]
