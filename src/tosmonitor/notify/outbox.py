@@ -93,9 +93,10 @@ def _claim(
     params: list[Any] = [lease, format_time(now), *channels]
     if limit is not None:
         params.append(limit)
-    cursor = db.execute(sql, params)
-    columns = [c[0] for c in cursor.description]
-    rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    with db.atomic():  # one short write transaction, committed before anything is sent
+        cursor = db.execute(sql, params)
+        columns = [c[0] for c in cursor.description]
+        rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
     return sorted(rows, key=lambda r: r["id"])
 
 
