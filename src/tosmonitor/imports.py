@@ -518,9 +518,9 @@ def import_ota_versions(
     repo = Path(repo)
     if not repo.is_dir():
         raise InputError(f"{repo}: no such directory")
-    inside = _git_out(repo, ["rev-parse", "--is-inside-work-tree", "--is-bare-repository"]).split()
-    if b"true" not in inside:
-        raise InputError(f"{repo}: not a git repository")
+    bare = (repo / "HEAD").is_file() and (repo / "objects").is_dir()
+    if not (repo / ".git").exists() and not bare:  # a folder inside another repository is not one either
+        raise InputError(f"{repo}: not a git repository (no .git here)")
     by_path = _ota_commits(repo)
     if not by_path:
         raise InputError(f"{repo}: no <Service>/<Document type>.md files in its history")
@@ -750,7 +750,7 @@ class _PoliteClient:
         self._last = 0.0
         self.requests = 0
 
-    def get(self, url: str, **params: Any) -> httpx.Response:
+    def get(self, url: str, params: dict[str, str] | None = None) -> httpx.Response:
         delay = 1.0
         for attempt in range(self.retries + 1):
             wait = self._last + self.interval - time.monotonic()
@@ -759,7 +759,7 @@ class _PoliteClient:
             self._last = time.monotonic()
             self.requests += 1
             try:
-                response = self.client.get(url, params=params or None)
+                response = self.client.get(url, params=params)
             except httpx.HTTPError as exc:
                 if attempt == self.retries:
                     raise FetchError(f"{url}: {type(exc).__name__}: {exc}") from exc
@@ -778,14 +778,15 @@ class _PoliteClient:
 
 
 def _cdx_captures(client: _PoliteClient, cdx_url: str, url: str, start: str, end: str) -> list[_Capture]:
-    response = client.get(
-        cdx_url,
-        url=url,
-        output="json",
-        filter="statuscode:200",
-        collapse="digest",
-        **{"from": start, "to": end},
-    )
+    params = {
+        "url": url,
+        "from": start,
+        "to": end,
+        "output": "json",
+        "filter": "statuscode:200",
+        "collapse": "digest",
+    }
+    response = client.get(cdx_url, params)
     try:
         rows = response.json() if response.content.strip() else []
     except ValueError as exc:
