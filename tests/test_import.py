@@ -344,3 +344,15 @@ def test_wayback_cli_with_env_override(local_server: LocalServer, tmp_path: Path
     assert data["document_ids"] == ["harbour-test/privacy"] and data["versions"] == 3
     cdx = local_server.requests_to("/cdx")[0].path
     assert "from=20210101" in cdx and "to=20231231" in cdx and "filter=statuscode%3A200" in cdx
+
+
+def test_declarations_skip_collection_metadata_and_name_ids_from_the_file(tmp_path: Path) -> None:
+    folder = tmp_path / "declarations"
+    _write(folder / "_collection" / "production.json", json.dumps({"github": "settings"}))
+    _write(
+        folder / "Gangkou.json",
+        json.dumps({"name": "港口", "terms": {"Privacy Policy": {"fetch": "https://gangkou.test/p"}}}),
+    )
+    text, report, count = declarations_to_yaml(folder)
+    assert count == 1 and report == []
+    assert parse_config(text).documents[0].id == "gangkou/privacy-policy"

@@ -632,7 +632,8 @@ def _ota_document(filename: str, path: str, spec: Any, report: list[str]) -> dic
 def declarations_to_yaml(folder: str | Path) -> tuple[str, list[str], int]:
     """Convert a folder of Open Terms Archive declarations into ``targets.yaml`` text.
 
-    Every ``*.json`` file in ``folder`` and its subfolders is read except ``*.history.json`` (older rules).
+    Every ``*.json`` file in ``folder`` and its subfolders is read except ``*.history.json`` (older rules) and
+    files in folders whose name starts with ``_`` (collection metadata such as ``_collection/``).
     Returns (YAML text that :func:`tosmonitor.config.parse_config` accepts, report lines, document count).
     Documents whose rules this project cannot express (a bad selector, say) are left out and reported.
 
@@ -642,7 +643,12 @@ def declarations_to_yaml(folder: str | Path) -> tuple[str, list[str], int]:
     root = Path(folder)
     if not root.is_dir():
         raise InputError(f"{root}: no such directory")
-    files = sorted(p for p in root.rglob("*.json") if not p.name.endswith(".history.json"))
+    files = sorted(
+        p
+        for p in root.rglob("*.json")
+        if not p.name.endswith(".history.json")
+        and not any(part.startswith(("_", ".")) for part in p.relative_to(root).parts[:-1])
+    )
     if not files:
         raise InputError(f"{root}: no declaration files (*.json)")
     report: list[str] = []
@@ -670,6 +676,8 @@ def declarations_to_yaml(folder: str | Path) -> tuple[str, list[str], int]:
             doc = _ota_document(filename, f"terms.{doc_name}", spec, report)
             if doc is None:
                 continue
+            if not slugify(service) and slugify(path.stem) and slugify(str(doc_name)):
+                doc["id"] = f"{slugify(path.stem)}/{slugify(str(doc_name))}"  # a name in another script
             if doc_name in documents:
                 report.append(f"{filename}: terms.{doc_name}: already declared by another file (left out)")
                 continue
