@@ -36,7 +36,6 @@ from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from lxml import etree
-from lxml import html as lxml_html
 
 from .errors import ExtractError
 from .models import RangeSelector, Rules, Selector, Source
@@ -104,6 +103,14 @@ _LANG_PARAMS = frozenset(
 )
 
 
+_MAYBE_NOISY = re.compile(
+    r"[?&;](?:"
+    + "|".join(re.escape(p) for p in sorted(_TRACKING_PARAMS | _SESSION_PARAMS | set(_TRACKING_PREFIXES)))
+    + r")",
+    re.IGNORECASE,
+)
+
+
 def _is_tracking(name: str) -> bool:
     low = name.lower()
     return low in _TRACKING_PARAMS or low.startswith(_TRACKING_PREFIXES)
@@ -112,7 +119,7 @@ def _is_tracking(name: str) -> bool:
 def clean_url(url: str, *, strip_tokens: bool = False) -> str:
     """``url`` without tracking parameters (utm_*, fbclid, gclid, _ga...) or session identifiers; with
     ``strip_tokens`` also without parameters whose value looks like a random token."""
-    if "?" not in url and ";" not in url:
+    if not _MAYBE_NOISY.search(url) and not (strip_tokens and "?" in url):
         return url
     try:
         parts = urlsplit(url)
@@ -202,7 +209,7 @@ def _decode(body: bytes | str, charset: str | None) -> str:
         return body.decode(candidates[0] if candidates else "cp1252", errors="replace")
 
 
-_PARSER = lxml_html.HTMLParser(remove_comments=True, remove_pis=True, recover=True, default_doctype=False)
+_PARSER = etree.HTMLParser(remove_comments=True, remove_pis=True, recover=True, default_doctype=False)
 
 
 def _parse(text: str) -> etree._Element:
@@ -210,9 +217,11 @@ def _parse(text: str) -> etree._Element:
     if not text.strip():
         raise ExtractError("the page is empty")
     try:
-        root = lxml_html.document_fromstring(text, parser=_PARSER)
-    except (etree.ParserError, ValueError) as exc:
+        root = etree.fromstring(text, parser=_PARSER)
+    except (etree.ParserError, etree.XMLSyntaxError, ValueError) as exc:
         raise ExtractError(f"the page cannot be parsed as HTML ({exc})") from exc
+    if root is None:
+        raise ExtractError("the page holds no HTML elements")
     return root
 
 
@@ -394,29 +403,25 @@ _BANNER = re.compile(r"cookie|consent|gdpr|onetrust|didomi|cmp-|truste|osano", r
 def _drop_invisible(root: etree._Element, *, hidden: bool) -> None:
     """Scripts, styles, embedded objects and, with ``hidden``, elements hidden by a ``hidden`` or
     ``aria-hidden`` attribute or an inline ``display:none``."""
-    doomed = []
-    for el in root.iter():
-        tag = el.tag
-        if not isinstance(tag, str):
-            continue
-        if tag in _DROP_TAGS:
-            doomed.append(el)
-            continue
-        attrib = el.attrib
-        if not hidden or not attrib:
-            continue
-        if (
-            "hidden" in attrib
-            and tag != "input"
-            or "style" in attrib
-            and _DISPLAY_NONE.search(attrib["style"])
-            or attrib.get("aria-hidden") == "true"
-        ):
+    doomed = list(_DROP_XPATH(root))
+    if hidden:
+        for el in _HIDDEN_XPATH(root):
+            if el.get("hidden") is not None and el.tag == "input":
+                continue
+            style = el.get("style")
+            if (
+                el.get("hidden") is None
+                and el.get("aria-hidden") != "true"
+                and not _DISPLAY_NONE.search(style or "")
+            ):
+                continue
             doomed.append(el)
     _drop_outermost(doomed)
 
 
-_DROP_TAGS = frozenset(t for t in _ALWAYS_DROP if t.isalpha())
+_DROP_TAGS = tuple(t for t in _ALWAYS_DROP if t.isalpha())
+_DROP_XPATH = etree.XPath(" | ".join("//" + t for t in _DROP_TAGS))
+_HIDDEN_XPATH = etree.XPath("//*[@hidden] | //*[@aria-hidden='true'] | //*[contains(@style, 'none')]")
 
 
 def _drop_outermost(doomed: list[etree._Element]) -> None:
@@ -454,10 +459,11 @@ def _drop_chrome(root: etree._Element, keep: etree._Element | None) -> None:
     _drop_outermost(doomed)
 
 
+_EMAIL_XPATH = etree.XPath("//*[@data-cfemail] | //a[contains(@href, '/cdn-cgi/l/email-protection')]")
+
+
 def _decode_emails(root: etree._Element) -> None:
-    for el in root.iter():
-        if not isinstance(el.tag, str):
-            continue
+    for el in _EMAIL_XPATH(root):
         cf = el.get("data-cfemail")
         if cf is not None:
             address = decode_cfemail(cf)
@@ -471,6 +477,10 @@ def _decode_emails(root: etree._Element) -> None:
             address = decode_cfemail(href.rsplit("#", 1)[1])
             if address is not None:
                 el.set("href", "mailto:" + address)
+
+
+_LANG_HINT = re.compile(r"[?&](?:" + "|".join(sorted(_LANG_PARAMS)) + r")=", re.IGNORECASE)
+_LANG_LINK_XPATH = etree.XPath("//a[@hreflang or contains(@href, '=')]")
 
 
 def _lang_key(href: str) -> tuple[str, str] | None:
@@ -492,9 +502,9 @@ def _lang_key(href: str) -> tuple[str, str] | None:
 def _drop_language_menus(root: etree._Element) -> None:
     """Blocks made of links to the same page in other languages (they blink with the served language)."""
     groups: dict[tuple[str, str], list[etree._Element]] = {}
-    for a in root.iter("a"):
+    for a in _LANG_LINK_XPATH(root):
         href = a.get("href")
-        key = _lang_key(href) if href else None
+        key = _lang_key(href) if href and _LANG_HINT.search(href) else None
         if key is None and a.get("hreflang"):
             key = ("hreflang", a.get("hreflang", ""))
             groups.setdefault(("hreflang", ""), []).append(a)
@@ -510,8 +520,8 @@ def _drop_language_menus(root: etree._Element) -> None:
             block = block.getparent()
         if block is None or block.tag in ("body", "html", "main", "article"):
             continue
-        link_text = sum(len(a.text_content()) for a in links)
-        total = len(block.text_content())
+        link_text = sum(len("".join(a.itertext())) for a in links)
+        total = len("".join(block.itertext()))
         if total - link_text <= max(120, link_text):
             doomed.append(block)
     _drop_outermost(doomed)
@@ -601,9 +611,10 @@ class _Renderer:
     def flush(self) -> None:
         if not self.buf:
             return
-        text = _WS.sub(" ", "".join(self.buf))
+        text = " ".join("".join(self.buf).split())
         self.buf = []
-        text = _BR_SPACES.sub(_BR, text).strip(" " + _BR)
+        if _BR in text:
+            text = _BR_SPACES.sub(_BR, text).strip(" " + _BR)
         if not text:
             return
         self.emit(text.replace(_BR, "\n"))
@@ -741,7 +752,7 @@ class _Renderer:
         """The element's content on one line (blocks, line breaks and nested tables become spaces)."""
         parts: list[str] = []
         self._inline_into(el, parts, top=True)
-        return _WS.sub(" ", "".join(parts)).strip()
+        return " ".join("".join(parts).split())
 
     def _inline_into(self, el: etree._Element, parts: list[str], *, top: bool = False) -> None:
         tag = el.tag
@@ -771,7 +782,7 @@ class _Renderer:
             self._inline_into(child, parts)
 
     def link(self, a: etree._Element) -> str:
-        text = _WS.sub(" ", self.inline(a)).strip()
+        text = self.inline(a)
         if not text:
             return " " if _starts_or_ends_space(a) else ""
         href = (a.get("href") or "").strip()

@@ -1,0 +1,94 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Noise: how many versions a monitor would record over series of raw snapshots of one document.
+
+For each series in ``<corpus>/snapshots/noise/*/`` extract every snapshot in order with the series' rules
+(``meta.json`` declaration) and count distinct versions: plain (a text differing from the last recorded one
+is recorded) and confirmed (a new text is recorded only when two consecutive snapshots agree on it). The
+reference is what Open Terms Archive recorded over the period (plus the version in force at its start
+when the first record is older). Prints, per series, the first differing line of each recorded version.
+
+Usage: python bench/noise_series.py [--corpus DIR] [--only SUBSTRING]
+Data: Open Terms Archive contributors, ODC-BY 1.0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _corpus import corpus_dir, sources_from_rules  # noqa: E402
+
+from tosmonitor.errors import ExtractError  # noqa: E402
+from tosmonitor.extract import extract  # noqa: E402
+
+
+def versions(texts: list[str | None], *, confirm: bool) -> list[int]:
+    """Indices of the snapshots whose text a monitor records (errors, ``None``, are skipped)."""
+    recorded: list[int] = []
+    current: str | None = None
+    for i, text in enumerate(texts):
+        if text is None or text == current:
+            continue
+        if confirm and current is not None:
+            following = next((t for t in texts[i + 1 :] if t is not None), None)
+            if following != text:
+                continue
+        recorded.append(i)
+        current = text
+    return recorded
+
+
+def first_difference(old: str, new: str) -> str:
+    old_lines, new_lines = old.splitlines(), new.splitlines()
+    for a, b in zip(old_lines, new_lines, strict=False):
+        if a != b:
+            start = next(
+                (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
+            )
+            start = max(0, start - 40)
+            return f"- …{a[start : start + 110]}\n      + …{b[start : start + 110]}"
+    return f"(length {len(old_lines)} -> {len(new_lines)} lines)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus")
+    parser.add_argument("--only")
+    args = parser.parse_args(argv)
+    root = corpus_dir(args.corpus) / "snapshots" / "noise"
+    for series in sorted(p for p in root.iterdir() if p.is_dir() and (not args.only or args.only in p.name)):
+        meta = json.loads((series / "meta.json").read_text(encoding="utf-8"))
+        declaration = dict(meta["declaration"]["terms"])
+        declaration.setdefault("url", meta.get("url"))
+        (source,) = sources_from_rules(declaration)
+        texts: list[str | None] = []
+        errors = 0
+        for snap in meta["snapshots"]:
+            body = (series / snap["file"]).read_bytes()
+            try:
+                texts.append(extract(body, rules=source.rules, base_url=source.url or None))
+            except ExtractError:
+                texts.append(None)
+                errors += 1
+        ref = meta["reference"]
+        reference = ref["ota_versions_in_period"] + (0 if ref["ota_first_records_in_period"] else 1)
+        plain = versions(texts, confirm=False)
+        confirmed = versions(texts, confirm=True)
+        print(
+            f"== {series.name}: snapshots {len(texts)} (errors {errors}), versions plain {len(plain)}, "
+            f"confirmed {len(confirmed)}, reference {reference} "
+            f"(Open Terms Archive: {ref['ota_versions_in_period']} in period, {ref['ota_reverts_in_period']} reverts)"
+        )
+        for prev, cur in zip(plain, plain[1:], strict=False):
+            mark = "confirmed" if cur in confirmed else "blink"
+            print(f"  #{cur:04d} {mark}: {first_difference(texts[prev] or '', texts[cur] or '')}")
+    print("\nData: Open Terms Archive contributors, ODC-BY 1.0.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
