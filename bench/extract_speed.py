@@ -9,6 +9,7 @@ Data: Open Terms Archive contributors, ODC-BY 1.0.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import time
@@ -17,7 +18,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _corpus import corpus_dir, load_sources  # noqa: E402
-
 from tosmonitor.errors import ExtractError  # noqa: E402
 from tosmonitor.extract import extract  # noqa: E402
 from tosmonitor.models import Rules  # noqa: E402
@@ -100,10 +100,8 @@ def main(argv: list[str] | None = None) -> int:
             source = sources[min(i, len(sources) - 1)]
 
             def run(body: bytes = body, rules: Rules = source.rules) -> None:
-                try:
+                with contextlib.suppress(ExtractError):
                     extract(body, rules=rules)
-                except ExtractError:
-                    pass
 
             run()
             times.extend(timed(run, args.repeat))

@@ -21,7 +21,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _corpus import corpus_dir, sources_from_rules  # noqa: E402
-
 from tosmonitor.errors import ExtractError  # noqa: E402
 from tosmonitor.extract import extract  # noqa: E402
 
