@@ -1,0 +1,234 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Tests of extract: golden pages in tests/pages/ and specific behaviours."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from tosmonitor.errors import ExtractError
+from tosmonitor.extract import (
+    EXTRACTOR_VERSION,
+    KNOWN_FILTERS,
+    extract,
+    extract_pages,
+    extract_pdf,
+    normalise_text,
+    page_has_scripts,
+    remove_dates,
+)
+from tosmonitor.models import RangeSelector, Rules, Source
+
+PAGES = Path(__file__).parent / "pages"
+CASES = json.loads((PAGES / "cases.json").read_text(encoding="utf-8"))
+
+
+def _rules(case: dict) -> Rules:
+    select = tuple(RangeSelector(**s) if isinstance(s, dict) else s for s in case.get("select", []))
+    return Rules(select=select, remove=tuple(case.get("remove", [])), filters=tuple(case.get("filters", [])))
+
+
+@pytest.mark.parametrize("name", sorted(CASES), ids=sorted(CASES))
+def test_golden_page(name: str) -> None:
+    case = CASES[name]
+    body = (PAGES / f"{name}.html").read_bytes()
+    expected = (PAGES / f"{name}.expected.md").read_text(encoding="utf-8")
+    assert extract(body, rules=_rules(case), base_url=case.get("base_url")) == expected
+
+
+def heuristic_text() -> str:
+    return extract(
+        (PAGES / "heuristic_policy.html").read_bytes(), base_url="https://notes.example.org/privacy"
+    )
+
+
+def test_heuristic_drops_chrome_hidden_and_scripts() -> None:
+    text = heuristic_text()
+    for noise in (
+        "Home",
+        "Blog",
+        "cookies",
+        "Accept all",
+        "Draft paragraph",
+        "invisible",
+        "window.track",
+        "©",
+    ):
+        assert noise not in text
+    assert text.startswith("# Harbour Notes Privacy Notice\n")
+
+
+def test_rendering_of_lists_tables_br_and_links() -> None:
+    text = heuristic_text()
+    assert "- Account details\n  - your name\n  - your e-mail address\n- Notes" in text
+    assert "| Logs | 90 days then erased |" in text
+    assert "models.\nAggregated usage" in text
+    assert "3. Third item\n4. Fourth item" in text
+    assert "[privacy settings](https://notes.example.org/settings/privacy?tab=data)" in text
+    assert "utm_" not in text
+    assert "[privacy@harbour.org](mailto:privacy@harbour.org)" in text
+    assert "code   block\n  kept" in text
+    assert text.endswith("\n") and not text.endswith("\n\n")
+    assert all(line == line.rstrip() for line in text.splitlines())
+
+
+def test_deterministic_and_insensitive_to_cosmetic_markup() -> None:
+    plain = "<main><h2>Sharing</h2><p>We share <b>nothing</b> with <a href='/ads'>advertisers</a>.</p></main>"
+    fancy = (
+        "<main class='x'>\n <div><div class='wrap'><h2 class='title'>  Sharing </h2></div>\n"
+        "<p id='p1'>We   share\n <b>nothing</b> with <a class='l' href='/ads?fbclid=abc'>advertisers</a>.</p></div></main>"
+    )
+    first = extract(plain, base_url="https://e.example/")
+    assert first == extract(plain, base_url="https://e.example/")
+    assert first == extract(fancy, base_url="https://e.example/")
+    assert first == "## Sharing\n\nWe share nothing with [advertisers](https://e.example/ads).\n"
+
+
+def test_select_keeps_document_order_and_deduplicates_nested() -> None:
+    page = "<div id='a'><p>one</p><div class='b'><p>two</p></div></div><p class='b'>three</p>"
+    text = extract(page, rules=Rules(select=(".b", "#a")))
+    assert text == "one\n\ntwo\n\nthree\n"
+
+
+def test_remove_with_range_selector() -> None:
+    page = "<main><p>keep 1</p><h3 id='s'>Ad</h3><p>buy now</p><p id='e'>keep 2</p></main>"
+    rules = Rules(remove=(RangeSelector(start_before="#s", end_before="#e"),))
+    assert extract(page, rules=rules) == "keep 1\n\nkeep 2\n"
+
+
+def test_range_start_after_end_after() -> None:
+    page = "<div><h2 id='s'>Title</h2><p>inside</p><p id='e'>last inside</p><p>outside</p></div>"
+    rules = Rules(select=(RangeSelector(start_after="#s", end_after="#e"),))
+    assert extract(page, rules=rules) == "inside\n\nlast inside\n"
+
+
+def test_selector_matching_nothing_is_an_error() -> None:
+    with pytest.raises(ExtractError, match="selector '#x' matched nothing"):
+        extract("<p>text</p>", rules=Rules(select=("#x",)))
+
+
+def test_invalid_selector_and_unknown_filter_are_errors() -> None:
+    with pytest.raises(ExtractError, match="invalid CSS selector"):
+        extract("<p>text</p>", rules=Rules(select=("p[",)))
+    with pytest.raises(ExtractError, match="unknown filter"):
+        extract("<p>text</p>", rules=Rules(filters=("shout",)))
+
+
+def test_empty_result_is_an_error() -> None:
+    with pytest.raises(ExtractError, match="empty"):
+        extract("<html><body><script>x()</script><div> </div></body></html>")
+    with pytest.raises(ExtractError):
+        extract(b"")
+
+
+def test_charset_of_non_utf8_input() -> None:
+    body = "<p>Données personnelles – conservées</p>".encode("cp1252")
+    assert extract(body, charset="windows-1252") == "Données personnelles – conservées\n"
+    meta = b"<meta charset='iso-8859-1'><p>r\xe9sum\xe9</p>"
+    assert extract(meta) == "résumé\n"
+
+
+def test_text_plain_and_unknown_content_type() -> None:
+    assert extract("a\u00a0b  \r\n\r\n\r\nc\u200b", content_type="text/plain") == "a b\n\nc\n"
+    with pytest.raises(ExtractError, match="content type 'image/png'"):
+        extract(b"\x89PNG", content_type="image/png")
+
+
+def test_normalise_text() -> None:
+    text = "Cafe\u0301\u00a0“quoted”\u200b  \n\n\n\nend"
+    assert normalise_text(text) == "Café “quoted”\n\nend\n"
+    assert normalise_text(normalise_text(text)) == normalise_text(text)
+
+
+def test_filters_dates_and_session_tokens() -> None:
+    page = (
+        "<main><p>Last updated: March 3, 2025</p><p>See <a href='https://x.example/a?sid=1&amp;q=2'>a</a> and "
+        "<a href='https://x.example/b?t=9f8e7d6c5b4a39281706abcdef'>b</a>.</p></main>"
+    )
+    plain = extract(page)
+    assert "March 3, 2025" in plain and "sid=" not in plain and "q=2" in plain
+    filtered = extract(page, rules=Rules(filters=("remove_dates", "remove_session_tokens")))
+    assert "Last updated: <date>" in filtered and "9f8e7d" not in filtered
+    assert remove_dates(filtered) == filtered
+
+
+def test_language_menu_is_dropped() -> None:
+    links = " ".join(f"<a href='/terms?hl={code}'>{code}</a>" for code in ("en", "fr", "de", "hi"))
+    page = f"<div id='c'><p>Read in: {links}</p><p>The terms themselves.</p></div>"
+    assert extract(page, rules=Rules(select=("#c",))) == "The terms themselves.\n"
+
+
+def test_javascript_links_lose_their_target() -> None:
+    assert extract("<p><a href='javascript:void(0)'>Open settings</a></p>") == "Open settings\n"
+
+
+def make_pdf(pages: list[str]) -> bytes:
+    """A minimal valid PDF with one text line per page, written by hand."""
+    objects = ["<< /Type /Catalog /Pages 2 0 R >>", ""]
+    kids = []
+    for text in pages:
+        content = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
+        page_no = len(objects) + 1
+        kids.append(f"{page_no} 0 R")
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {page_no + 1} 0 R "
+            "/Resources << /Font << /F1 << /Type /Font /Subtype /Type1 /BaseFont /Helvetica >> >> >> >>"
+        )
+        objects.append(f"<< /Length {len(content)} >>\nstream\n{content.decode()}\nendstream")
+    objects[1] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(kids)} >>"
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n")
+    offsets = []
+    for n, body in enumerate(objects, 1):
+        offsets.append(out.tell())
+        out.write(f"{n} 0 obj\n{body}\nendobj\n".encode())
+    xref = out.tell()
+    out.write(f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode())
+    for off in offsets:
+        out.write(f"{off:010d} 00000 n \n".encode())
+    out.write(f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode())
+    return out.getvalue()
+
+
+def test_pdf_text_in_page_order() -> None:
+    data = make_pdf(["First page: we keep your data.", "Second page: you may object."])
+    text = extract_pdf(data)
+    assert text.index("First page") < text.index("Second page")
+    assert extract(data, content_type="application/pdf") == text
+
+
+def test_unreadable_pdf_is_an_error() -> None:
+    with pytest.raises(ExtractError, match="PDF"):
+        extract_pdf(b"%PDF-1.4 this is not really a pdf")
+
+
+def test_combine_two_pages() -> None:
+    pages = [
+        ("<main><p>Terms page</p></main>", "text/html", None, Source(url="https://a.example/terms")),
+        (
+            b"<div id='x'><p>Annex page</p></div><p>no</p>",
+            "text/html",
+            "utf-8",
+            Source(url="https://a.example/annex", rules=Rules(select=("#x",))),
+        ),
+    ]
+    assert extract_pages(pages) == "Terms page\n\n- - -\n\nAnnex page\n"
+
+
+def test_combine_names_the_failing_page() -> None:
+    pages = [
+        ("<p>ok</p>", "text/html", None, Source(url="https://a.example/1")),
+        ("<p>ok</p>", "text/html", None, Source(url="https://a.example/2", rules=Rules(select=("#gone",)))),
+    ]
+    with pytest.raises(ExtractError, match="https://a.example/2"):
+        extract_pages(pages)
+
+
+def test_page_has_scripts_and_constants() -> None:
+    assert page_has_scripts(b"<html><SCRIPT src=app.js></SCRIPT></html>")
+    assert not page_has_scripts("<html><p>static</p></html>")
+    assert EXTRACTOR_VERSION
+    assert "remove_query_params" in KNOWN_FILTERS and "decode_emails" in KNOWN_FILTERS
