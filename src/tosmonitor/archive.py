@@ -27,6 +27,7 @@ import fcntl
 import hashlib
 import json
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -159,6 +160,18 @@ def m001_initial(db: sqlite_utils.Database) -> None:
            FROM changes c JOIN documents d ON d.id = c.document_id
            WHERE c.ai_training_change = 1 ORDER BY c.detected_at DESC"""
     )
+
+
+def _apply_migrations(db: sqlite_utils.Database) -> None:
+    """Apply pending migrations; a second process migrating the same new file at once is harmless."""
+    for attempt in range(5):
+        try:
+            MIGRATIONS.apply(db)
+            return
+        except sqlite3.OperationalError as exc:  # the other process created the tables first
+            if "already exists" not in str(exc) and "locked" not in str(exc) or attempt == 4:
+                raise
+            time.sleep(0.1 * (attempt + 1))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -311,7 +324,7 @@ class Archive:
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = NORMAL")
                 conn.execute("PRAGMA foreign_keys = ON")
-                MIGRATIONS.apply(self.db)
+                _apply_migrations(self.db)
         except Exception as exc:  # sqlite3.DatabaseError and friends
             if isinstance(exc, ArchiveError):
                 raise

@@ -502,7 +502,14 @@ def alerts_test(ctx: click.Context, channel: str) -> None:
 
 
 @cli.command()
-@db_option
+@click.option(
+    "--db",
+    "db_path",
+    default=lambda: os.environ.get("TOSMONITOR_DB", "tosmonitor-demo.db"),
+    show_default="./tosmonitor-demo.db or $TOSMONITOR_DB",
+    type=click.Path(dir_okay=False),
+    help="The archive the demo writes (emptied first unless --keep).",
+)
 @click.option(
     "--fixtures", type=click.Path(file_okay=False), help="The recorded story (default: fixtures/demo)."
 )
@@ -512,8 +519,6 @@ def demo(db_path: str, fixtures: str | None, fresh: bool) -> None:
     """Replay a recorded history of policy pages offline, end to end, and show what changed."""
     from .demo import run_demo
 
-    if "--db" not in sys.argv and "TOSMONITOR_DB" not in os.environ:
-        db_path = "tosmonitor-demo.db"
     run_demo(db_path, fixtures_dir=fixtures, fresh=fresh, echo=click.echo)
 
 
