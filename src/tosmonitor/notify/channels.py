@@ -15,6 +15,7 @@ import json
 import os
 import re
 import smtplib
+import socket
 import ssl
 import sys
 import tempfile
@@ -202,6 +203,8 @@ class WebhookChannel:
         self.secret = _secret(spec, "secret_env", environ)
         extra = spec.options.get("headers") or {}
         self.headers = {str(k): str(v) for k, v in dict(extra).items()}  # type: ignore[call-overload]
+        if transport is None:  # headers and body leave in two writes: don't let Nagle delay the second
+            transport = httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
         self.client = httpx.Client(
             timeout=_timeout(spec),
             transport=transport,
