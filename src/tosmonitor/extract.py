@@ -60,20 +60,28 @@ _NO_RULES = Rules()
 # ---------------------------------------------------------------------------------------------------------
 # Text normalisation
 
-_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
-_SPACES = dict.fromkeys(map(ord, "\u00a0\u2007\u202f\u2002\u2003\u2009\u200a\u3000\t\f\v\r"), " ")
-_TRAILING_WS = re.compile(r"[ \t]+$", re.MULTILINE)
-_BLANK_RUNS = re.compile(r"\n{3,}")
+_ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
+_ODD_SPACES = "\u00a0\u2007\u202f\u2002\u2003\u2009\u200a\u3000\t\f\v"
 
 
 def normalise_text(text: str) -> str:
     """Unicode NFC, no-break and odd spaces as plain spaces, zero-width characters dropped (curly quotes
     are kept), line endings ``\\n``, no trailing spaces, no leading/trailing blank lines, at most one blank
     line in a row, and a single final newline (``""`` stays ``""``)."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = unicodedata.normalize("NFC", text).translate(_ZERO_WIDTH).translate(_SPACES)
-    text = _TRAILING_WS.sub("", text)
-    text = _BLANK_RUNS.sub("\n\n", text).strip("\n")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
+    for ch in _ZERO_WIDTH:
+        if ch in text:
+            text = text.replace(ch, "")
+    for ch in _ODD_SPACES:
+        if ch in text:
+            text = text.replace(ch, " ")
+    text = "\n".join([line.rstrip(" ") for line in text.split("\n")])
+    while "\n\n\n" in text:
+        text = text.replace("\n\n\n", "\n\n")
+    text = text.strip("\n")
     return text + "\n" if text else ""
 
 
@@ -444,16 +452,24 @@ def _is_chrome(el: etree._Element) -> bool:
     return False
 
 
+_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_CHROME_XPATH = etree.XPath(
+    " | ".join(f"//{tag}" for tag in sorted(_CHROME_TAGS))
+    + " | //*[@role] | //*[@id or @class][contains(translate(concat(@id, ' ', @class), "
+    + f"'{_UPPER}', '{_UPPER.lower()}'), 'cookie') or contains(translate(concat(@id, ' ', @class), "
+    + f"'{_UPPER}', '{_UPPER.lower()}'), 'consent') or contains(translate(concat(@id, ' ', @class), "
+    + f"'{_UPPER}', '{_UPPER.lower()}'), 'gdpr') or contains(@class, 'onetrust') or contains(@id, 'onetrust')]"
+)
+
+
 def _drop_chrome(root: etree._Element, keep: etree._Element | None) -> None:
-    """Navigation, headers, footers, cookie banners and forms, except inside ``keep``'s headings."""
-    inside_keep = set(keep.iter()) if keep is not None else set()
+    """Navigation, headers, footers, forms and cookie banners; a ``header`` inside ``keep`` stays."""
+    keep_ancestors = set(keep.iterancestors()) if keep is not None else set()
     doomed = []
-    for el in root.iter():
-        if not isinstance(el.tag, str) or not _is_chrome(el):
+    for el in _CHROME_XPATH(root):
+        if el in keep_ancestors or el is keep or not _is_chrome(el):
             continue
-        if el in inside_keep and el.tag in ("header",):
-            continue
-        if keep is not None and el in set(keep.iterancestors()):
+        if el.tag == "header" and keep is not None and any(a is keep for a in el.iterancestors()):
             continue
         doomed.append(el)
     _drop_outermost(doomed)
@@ -550,14 +566,18 @@ def _main_content(root: etree._Element) -> list[etree._Element]:
         body = root
     for sel in _MAIN_SELECTORS:
         found = _select_all(root, sel)
-        found = [el for el in found if not any(a in set(found) for a in el.iterancestors())]
+        chosen = set(found)
+        found = [el for el in found if not any(a in chosen for a in el.iterancestors())]
         if found and sum(_text_len(el) for el in found) >= 0.3 * max(_text_len(body), 1):
             return found
     return [_densest(body)]
 
 
+_STRING_LENGTH = etree.XPath("string-length(normalize-space())")
+
+
 def _text_len(el: etree._Element) -> int:
-    return len("".join(el.itertext()).split())
+    return int(_STRING_LENGTH(el))
 
 
 def _densest(body: etree._Element) -> etree._Element:
@@ -644,26 +664,19 @@ class _Renderer:
     # -- walk
     def block(self, el: etree._Element) -> None:
         tag = el.tag
-        if not isinstance(tag, str):
-            self._tail(el)
-            return
-        if tag in _SKIP_RENDER:
-            self._tail(el)
-            return
-        if tag == "br":
-            self.buf.append(_BR)
-            self._tail(el)
-            return
         if tag not in _BLOCK_TAGS:
-            if tag == "a" and not _has_block(el):
-                self.buf.append(self.link(el))
-                self._tail(el)
-                return
-            if el.text:
-                self.buf.append(el.text)
-            for child in el:
-                self.block(child)
-            self._tail(el)
+            buf = self.buf
+            if tag == "a" and (not len(el) or not _has_block(el)):
+                buf.append(self.link(el))
+            elif tag == "br":
+                buf.append(_BR)
+            elif isinstance(tag, str) and tag not in _SKIP_RENDER:
+                if el.text:
+                    buf.append(el.text)
+                for child in el:
+                    self.block(child)
+            if el.tail:
+                buf.append(el.tail)
             return
         # a block element
         self.flush()
@@ -678,7 +691,7 @@ class _Renderer:
         elif tag == "pre":
             text = "".join(el.itertext()).strip("\n")
             if text.strip():
-                self.emit(_TRAILING_WS.sub("", text), raw=True)
+                self.emit("\n".join(line.rstrip() for line in text.split("\n")), raw=True)
         elif tag == "hr":
             pass
         elif tag == "blockquote":
@@ -782,7 +795,7 @@ class _Renderer:
             self._inline_into(child, parts)
 
     def link(self, a: etree._Element) -> str:
-        text = self.inline(a)
+        text = self.inline(a) if len(a) else " ".join((a.text or "").split())
         if not text:
             return " " if _starts_or_ends_space(a) else ""
         href = (a.get("href") or "").strip()
