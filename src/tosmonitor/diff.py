@@ -38,6 +38,7 @@ Bounds (the quadratic parts; when one applies, the output is coarser and ``degra
   around the common prefix and suffix) when the differing middle parts have more than
   :data:`MAX_WORD_CELLS` word pairs.
 
+Words are whitespace-separated tokens (punctuation stays with its word, as in ``git diff --word-diff``).
 Word spans hold words joined by single spaces; renderers put one space between spans. The output is
 deterministic: the same two texts always give the same diff.
 """
