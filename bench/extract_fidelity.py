@@ -6,7 +6,7 @@ combine order) with the pair's ``rules.json`` and compare word sequences (lower-
 and link targets ignored) with ``ota_version.md``: a token-level LCS ratio. Prints per pair, the median and
 the worst, and for pairs below 0.98 the words we miss and the words we add.
 
-Usage: python bench/extract_fidelity.py [--corpus DIR] [--only SUBSTRING] [--show N]
+Usage: python bench/extract_fidelity.py [--corpus DIR] [--only SUBSTRING] [--show N] [--heuristic]
 Data: Open Terms Archive contributors, ODC-BY 1.0.
 """
 
@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _corpus import corpus_dir, load_sources, similarity, words  # noqa: E402
 from tosmonitor.errors import ExtractError  # noqa: E402
 from tosmonitor.extract import extract_pages  # noqa: E402
+from tosmonitor.models import Source  # noqa: E402
 
 
 def pair_pages(pair: Path) -> list[Path]:
@@ -32,8 +33,10 @@ def pair_pages(pair: Path) -> list[Path]:
     return sorted(pair.glob("source-*.html"), key=lambda p: int(p.stem.split("-")[1]))
 
 
-def run_pair(pair: Path) -> tuple[float, list[str], list[str], str | None]:
+def run_pair(pair: Path, heuristic: bool = False) -> tuple[float, list[str], list[str], str | None]:
     sources = load_sources(pair / "rules.json")
+    if heuristic:
+        sources = [Source(url=s.url) for s in sources]
     files = pair_pages(pair)
     if len(sources) == 1 and len(files) > 1:
         sources = sources * len(files)
@@ -78,6 +81,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus")
     parser.add_argument("--only", help="only pairs whose folder name contains this")
     parser.add_argument("--show", type=int, default=25, help="words listed per low pair")
+    parser.add_argument(
+        "--heuristic",
+        action="store_true",
+        help="ignore the pairs' select/remove rules: measure the main-content heuristic (extra words are "
+        "expected where a declaration selects one part of a page; missing words are lost text)",
+    )
     args = parser.parse_args(argv)
     root = corpus_dir(args.corpus) / "snapshots" / "fidelity"
     pairs = sorted(p for p in root.iterdir() if p.is_dir() and (not args.only or args.only in p.name))
@@ -85,9 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     low = []
     mismatched = []
     for pair in pairs:
-        ratio, missing, added, error = run_pair(pair)
+        ratio, missing, added, error = run_pair(pair, args.heuristic)
         note = f"  ERROR {error}" if error else ""
-        print(f"{ratio:.4f}  {pair.name}{note}")
+        print(f"{ratio:.4f}  missing {len(missing):5d}  extra {len(added):5d}  {pair.name}{note}")
         if error and "matched nothing" in error:
             # the declaration in force when the snapshot was taken is not the one stored with it
             mismatched.append(pair.name)

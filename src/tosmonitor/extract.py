@@ -413,8 +413,12 @@ def _drop_invisible(root: etree._Element, *, hidden: bool) -> None:
     ``aria-hidden`` attribute or an inline ``display:none``."""
     doomed = list(_DROP_XPATH(root))
     if hidden:
+        # collapsed sections and tab panels that a button opens are content a reader can expand
+        controlled = {name for value in _CONTROLS_XPATH(root) for name in str(value).split()}
         for el in _HIDDEN_XPATH(root):
             if el.get("hidden") is not None and el.tag == "input":
+                continue
+            if controlled and el.get("id") in controlled:
                 continue
             style = el.get("style")
             if (
@@ -429,6 +433,7 @@ def _drop_invisible(root: etree._Element, *, hidden: bool) -> None:
 
 _DROP_TAGS = tuple(t for t in _ALWAYS_DROP if t.isalpha())
 _DROP_XPATH = etree.XPath(" | ".join("//" + t for t in _DROP_TAGS))
+_CONTROLS_XPATH = etree.XPath("//@aria-controls")
 _HIDDEN_XPATH = etree.XPath("//*[@hidden] | //*[@aria-hidden='true'] | //*[contains(@style, 'none')]")
 
 
@@ -442,7 +447,8 @@ def _drop_outermost(doomed: list[etree._Element]) -> None:
 def _is_chrome(el: etree._Element) -> bool:
     tag = el.tag
     if tag in _CHROME_TAGS:
-        return True
+        # a disclosure button (accordion trigger) holds the heading of a collapsed section
+        return not (tag == "button" and (el.get("aria-expanded") is not None or el.get("aria-controls")))
     role = el.get("role")
     if role and role.lower() in _CHROME_ROLES:
         return True
