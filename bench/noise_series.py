@@ -5,7 +5,8 @@ For each series in ``<corpus>/snapshots/noise/*/`` extract every snapshot in ord
 (``meta.json`` declaration) and count distinct versions: plain (a text differing from the last recorded one
 is recorded) and confirmed (a new text is recorded only when two consecutive snapshots agree on it). The
 reference is what Open Terms Archive recorded over the period (plus the version in force at its start
-when the first record is older). Prints, per series, the first differing line of each recorded version.
+when the first record is older). A third count ignores link targets (a changed URL behind unchanged
+words). Prints, per series, the first differing line of each recorded version.
 
 Usage: python bench/noise_series.py [--corpus DIR] [--only SUBSTRING]
 Data: Open Terms Archive contributors, ODC-BY 1.0.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -39,6 +41,13 @@ def versions(texts: list[str | None], *, confirm: bool) -> list[int]:
         recorded.append(i)
         current = text
     return recorded
+
+
+_LINK_TARGET = re.compile(r"\]\([^)\s]*\)")
+
+
+def without_link_targets(text: str | None) -> str | None:
+    return None if text is None else _LINK_TARGET.sub("]", text)
 
 
 def first_difference(old: str, new: str) -> str:
@@ -77,9 +86,11 @@ def main(argv: list[str] | None = None) -> int:
         reference = ref["ota_versions_in_period"] + (0 if ref["ota_first_records_in_period"] else 1)
         plain = versions(texts, confirm=False)
         confirmed = versions(texts, confirm=True)
+        words_only = versions([without_link_targets(t) for t in texts], confirm=True)
         print(
             f"== {series.name}: snapshots {len(texts)} (errors {errors}), versions plain {len(plain)}, "
-            f"confirmed {len(confirmed)}, reference {reference} "
+            f"confirmed {len(confirmed)}, confirmed ignoring link targets {len(words_only)}, "
+            f"reference {reference} "
             f"(Open Terms Archive: {ref['ota_versions_in_period']} in period, {ref['ota_reverts_in_period']} reverts)"
         )
         for prev, cur in zip(plain, plain[1:], strict=False):
