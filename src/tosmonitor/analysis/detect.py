@@ -46,6 +46,12 @@ _PROVIDER_MODELS = re.compile(
 )
 _THIS_LICENCE = re.compile(r"\b(?:this|such|the above|that|these) (?:licen[cs]es?|rights?)\b", re.IGNORECASE)
 _GRANT = re.compile(r"\bgrants?\b[^.]{0,200}\blicen[cs]e\b", re.IGNORECASE)
+_REFERS_BACK = re.compile(
+    r"\b(?:this|such|that|these|the)\s+(?:use|uses|processing|purpose|purposes|setting|feature|activity|sharing|"
+    r"program(?:me)?)\b|\b(?:opt(?:ing)?[- ]?out of|turn(?:ing)?|switch(?:ing)?|object(?:ing)? to) (?:this|it|that|such)\b|"
+    r"^(?:this|it) (?:is|will be|can be)\b|\bchoices? you (?:make|have made)\b|\bby default\b",
+    re.IGNORECASE,
+)
 _THEIR_MODELS = re.compile(
     r"\btheir (?:own )?(?:[\w-]+ ){0,3}(?:models?|AI|artificial intelligence)", re.IGNORECASE
 )
@@ -105,6 +111,7 @@ class ClauseHit:
     retro_opt_out: bool | None = None
     model_kinds: tuple[str, ...] = ()  # language models, generative AI, AI models, ...
     third_party: bool = False  # the training is by others (their own models)
+    relevant: bool = False  # a side clause that names AI or points back at a neighbour ("this use")
     about_ai: bool = False  # an opt-out / objection that names AI without a training verb
     shares: bool = False  # shares users' data with others so they can develop their products
     notice: str | None = None  # pause | resume
@@ -345,6 +352,7 @@ def _side_hit(clause: Clause, t: str) -> ClauseHit | None:
     return ClauseHit(
         clause,
         opt_out=opt_out,
+        relevant=bool(lx.AI_WORDS.search(t) or _REFERS_BACK.search(t)),
         about_ai=bool(set(opt_out) - {"objection"}) and bool(lx.AI_WORDS.search(t)) and not _BAN.search(t),
         regional_right=bool(opt_out) and bool(_REGIONAL_RIGHT.search(t)),
         default=default,

@@ -117,7 +117,10 @@ def profile(hits: list[ClauseHit]) -> Profile:
         for o in _near(h, hits):
             if o.training and o.ban:
                 continue
-            if o.opt_out and not o.regional_right and not o.promise:
+            if not (o.training or o.relevant or abs(o.clause.index - h.clause.index) <= 1):
+                continue
+            generic_objection = set(o.opt_out) <= {"objection"} and not o.training and not o.about_ai
+            if o.opt_out and not o.regional_right and not o.promise and not generic_objection:
                 opt_out.update(o.opt_out)
                 used.append(o)
             regions.update(o.excluded_regions)
