@@ -8,7 +8,7 @@ reference is what Open Terms Archive recorded over the period (plus the version 
 when the first record is older). A third count ignores link targets (a changed URL behind unchanged
 words). Prints, per series, the first differing line of each recorded version.
 
-Usage: python bench/noise_series.py [--corpus DIR] [--only SUBSTRING]
+Usage: python bench/noise_series.py [--corpus DIR] [--only SUBSTRING] [--heuristic]
 Data: Open Terms Archive contributors, ODC-BY 1.0.
 """
 
@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _corpus import corpus_dir, sources_from_rules  # noqa: E402
 from tosmonitor.errors import ExtractError  # noqa: E402
 from tosmonitor.extract import extract  # noqa: E402
+from tosmonitor.models import Source  # noqa: E402
 
 
 def versions(texts: list[str | None], *, confirm: bool) -> list[int]:
@@ -66,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus")
     parser.add_argument("--only")
+    parser.add_argument(
+        "--heuristic", action="store_true", help="ignore select/remove: main-content heuristic"
+    )
     args = parser.parse_args(argv)
     root = corpus_dir(args.corpus) / "snapshots" / "noise"
     for series in sorted(p for p in root.iterdir() if p.is_dir() and (not args.only or args.only in p.name)):
@@ -73,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         declaration = dict(meta["declaration"]["terms"])
         declaration.setdefault("url", meta.get("url"))
         (source,) = sources_from_rules(declaration)
+        if args.heuristic:
+            source = Source(url=source.url)
         texts: list[str | None] = []
         errors = 0
         for snap in meta["snapshots"]:
