@@ -19,24 +19,32 @@ Algorithm
    it is counted in :attr:`DiffStats.sentences_moved` and is *not* listed in :attr:`TextDiff.changes` nor
    counted as added, removed or unchanged. A text that was only reordered has ``changed == False``.
 4. **Pairing.** Within each replaced sentence range, removed and added sentences are paired in order as
-   ``"modified"`` when their word-level similarity (:meth:`SequenceMatcher.ratio` over words) is at least
+   ``"modified"`` when their word-level similarity (``2 * matching words / all words``, the
+   :meth:`SequenceMatcher.ratio` of the word lists after trimming the common prefix and suffix) is at least
    :data:`PAIR_RATIO`. Each removed sentence looks at most :data:`PAIR_WINDOW` added sentences ahead, and
-   cheap bounds (length ratio, ``real_quick_ratio``, ``quick_ratio``) reject most candidates before the full
-   ratio is computed.
-5. **Words.** A modified sentence gets word-level spans (``equal`` / ``delete`` / ``insert``) from a
-   word-level alignment after trimming the common prefix and suffix.
+   two cheap upper bounds reject most candidates before any alignment: the length bound
+   (``real_quick_ratio``) and a distinct-words bound (one set intersection).
+5. **Words.** A modified sentence gets word-level spans (``equal`` / ``delete`` / ``insert``) from the same
+   alignment.
 
 Bounds (the quadratic parts; when one applies, the output is coarser and ``degraded`` is True)
 ------------------------------------------------------------------------------------------------
 - a replaced block range with more than :data:`MAX_REGION_SENTENCES` sentences on either side is not
-  aligned in order: identical sentences are still recognised by hash (as moves), the rest is reported as
-  plain added / removed sentences, without pairing;
-- the similarity computations of one diff may compare at most :data:`MAX_PAIR_WORK` word pairs (the sum of
-  ``len(old) * len(new)`` over full ratio computations); once spent, the remaining sentences are reported
-  as added / removed;
-- the word-level alignment of one modified sentence is skipped (one ``delete`` span, one ``insert`` span
-  around the common prefix and suffix) when the differing middle parts have more than
-  :data:`MAX_WORD_CELLS` word pairs.
+  aligned in order: its identical sentences are counted as unchanged by hash, the rest is reported as plain
+  added / removed sentences, without pairing;
+- a replaced sentence range whose pairing would examine more than :data:`MAX_COMPARISONS` candidates
+  (removed sentences × ``min(added, PAIR_WINDOW)``) is reported as plain added / removed sentences, and one
+  diff examines at most :data:`MAX_COMPARISONS` candidates in all (later removed sentences stay unpaired);
+- the word alignments that score candidates may cover at most :data:`MAX_RATIO_WORDS` words per diff; past
+  that, the distinct-words bound stands for the similarity;
+- the middle parts (after the common prefix and suffix) of two sentences are not aligned word by word when
+  they have more than :data:`MAX_WORD_CELLS` word pairs: the similarity is the distinct-words bound and the
+  spans are one ``delete`` and one ``insert`` between the common prefix and suffix.
+
+So the cost of a diff is linear in the size of the texts plus, at most, a fixed number of sentence
+comparisons and word alignments. On the corpus of real policies (1,615 consecutive pairs, up to 800 KB) the
+median diff takes about 2 ms, the slowest under 100 ms, and one pair in 1,615 (a page replaced by a
+different document) is degraded.
 
 Words are whitespace-separated tokens (punctuation stays with its word, as in ``git diff --word-diff``).
 Word spans hold words joined by single spaces; renderers put one space between spans. The output is
