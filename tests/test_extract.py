@@ -232,3 +232,32 @@ def test_page_has_scripts_and_constants() -> None:
     assert not page_has_scripts("<html><p>static</p></html>")
     assert EXTRACTOR_VERSION
     assert "remove_query_params" in KNOWN_FILTERS and "decode_emails" in KNOWN_FILTERS
+
+
+def test_details_and_collapsed_sections_are_kept() -> None:
+    page = (
+        "<article><h1>Help</h1><details><summary>Can I opt out?</summary><p>Yes, in Settings.</p></details>"
+        "<div><button aria-expanded='false' aria-controls='ans'>Is my data sold?</button>"
+        "<div id='ans' hidden><p>No, never.</p></div></div><div hidden><p>stale draft</p></div></article>"
+    )
+    text = extract(page)
+    assert text == "# Help\n\nCan I opt out?\n\nYes, in Settings.\n\nIs my data sold?\n\nNo, never.\n"
+
+
+def test_explicit_select_keeps_what_the_dom_holds() -> None:
+    page = "<div id='c'><p>Shown</p><div style='display:none'><p>Tab two</p></div></div>"
+    assert extract(page, rules=Rules(select=("#c",))) == "Shown\n\nTab two\n"
+    assert "Tab two" not in extract(page)
+
+
+def test_article_header_is_kept_page_header_dropped() -> None:
+    page = (
+        "<body><header><p>Site name</p></header><article><header><h1>Terms</h1></header>"
+        "<p>These terms apply to every account holder of the service.</p></article></body>"
+    )
+    assert extract(page) == "# Terms\n\nThese terms apply to every account holder of the service.\n"
+
+
+def test_several_selectors_tolerate_one_missing() -> None:
+    page = "<h1 class='title'>Cookie Policy</h1><p>body</p>"
+    assert extract(page, rules=Rules(select=(".title", ".gone"))) == "# Cookie Policy\n"
