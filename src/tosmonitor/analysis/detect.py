@@ -233,7 +233,7 @@ def classify(clause: Clause, *, lead: str = "", service: str | None = None) -> C
     conditional_opt_out = bool(_CONDITIONAL_OPT_OUT.search(t))
     opt_out = (_labels(t, lx.OPT_OUT_MECHANISMS) or ("other",)) if lx.OPT_OUT.search(t) else ()
     consent = bool(lx.CONSENT.search(t)) and not conditional_opt_out
-    negated = _negated(t)
+    negated = _negated(lx.NOT_OPTED_OUT.sub("unless opted out", t))
     you_train = _YOU_TRAIN.search(t)
     feature = bool(you_train) and not lx.FIRST_PARTY.search(t[: you_train.start()] if you_train else "")
     promise = permission = False

@@ -45,7 +45,9 @@ OTHER_OPT_OUT = rx(
     r"communications|marketing|promotional|newsletters?|e-?mails? from us|cookies?|advertis|\bads\b|notifications|"
     r"\bsms\b|text messages|tracking|personali[sz]ed (?:ads|advertising)|sale of|selling|legitimate interests?"
 )
-TRAIN_VERB = rx(r"\b(?:re-?)?train(?:s|ed|ing)?\b|\bfine[- ]?tun(?:e|es|ed|ing)\b")
+TRAIN_VERB = rx(
+    r"\b(?:re-?)?train(?:s|ed|ing)?\b|\bfine[- ]?tun(?:e|es|ing)\b|\bfine[- ]?tuned\b(?!\s+models?)"
+)
 DEVELOP_VERB = rx(r"\b(?:develop|improv|build|creat|enhanc|generaliz|generalis|refin)\w*")
 DEVELOP_AI = rx(
     r"\b(?:develop|improv|build|enhanc|generaliz|generalis|refin)\w*\b[^.;:]{0,80}?"
@@ -125,7 +127,13 @@ CONSENT = rx(
     r"\bonly (?:if|when|where) you (?:\w+ ){0,2}(?:consent|agree|allow|choose|opt|enable|share|submit|give)\b|"
     r"\bif you (?:choose|decide|agree|elect) to (?:share|allow|contribute|participate|let)\b"
 )
+NOT_OPTED_OUT = rx(
+    r"\b(?:you|users?|customers?|members?)\s+(?:do not|don['’]t|have not|haven['’]t|did not|didn['’]t|has not|hasn['’]t)\s+"
+    r"(?:yet\s+)?opt(?:ed)?[- ]?out\b"
+)
 DEFAULT_ON = rx(
+    r"\b(?:you|users?|customers?|members?)\s+(?:do not|don['’]t|have not|haven['’]t|did not|didn['’]t|has not|hasn['’]t)\s+"
+    r"(?:yet\s+)?opt(?:ed)?[- ]?out\b|"
     r"\bunless (?:\(\w\) )?(?:you|the user|the customer|customers?|users?)\s+(?:have |has )?(?:opted|opt|opts)[- ]?out\b|"
     r"\b(?:on|enabled|turned on|switched on|activated|opted[- ]in)\s+by\s+default\b|\bby default\b[^.]{0,60}\b(?:we (?:may |will )?use|"
     r"(?:is|are|will be) (?:used|on|enabled)|included)\b|\bdefault (?:setting )?(?:is|will be) (?:on|enabled)\b"
