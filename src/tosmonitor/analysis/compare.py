@@ -492,8 +492,9 @@ def compare(old_text: str, new_text: str, *, service: str | None = None) -> Comp
     :returns: a :class:`Comparison` whose ``to_dict()`` is the ``compare --json`` contract.
     """
     old_clauses, new_clauses = segment(old_text), segment(new_text)
-    a = profile(detect(old_clauses, service=service))
-    b = profile(detect(new_clauses, service=service))
+    cache: dict[tuple[str, ...], ClauseHit | None] = {}
+    a = profile(detect(old_clauses, service=service, cache=cache))
+    b = profile(detect(new_clauses, service=service, cache=cache))
     changed = old_text != new_text
     cosmetic = changed and is_cosmetic(old_text, new_text)
     findings: list[Finding] = []

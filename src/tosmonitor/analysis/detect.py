@@ -389,10 +389,16 @@ def _link_licence(hit: ClauseHit, recent: list[Clause]) -> ClauseHit:
     return hit
 
 
-def detect(clauses: list[Clause], *, service: str | None = None) -> list[ClauseHit]:
+def detect(
+    clauses: list[Clause],
+    *,
+    service: str | None = None,
+    cache: dict[tuple[str, ...], ClauseHit | None] | None = None,
+) -> list[ClauseHit]:
     """Run the detectors over every clause; returns hits in document order (clauses with nothing to say omitted).
 
     Long table rows are judged piece by piece; a hit then quotes the piece, not the whole row.
+    ``cache`` (shared between two versions of one document) skips clauses already judged.
     """
     hits: list[ClauseHit] = []
     lead = ""
@@ -407,7 +413,15 @@ def detect(clauses: list[Clause], *, service: str | None = None) -> list[ClauseH
             recent = [*recent[-5:], clause]
             continue
         for piece in pieces(clause):
-            hit = classify(piece, lead=lead if clause.kind == "list_item" else "", service=service)
+            piece_lead = lead if clause.kind == "list_item" else ""
+            key = (piece.text, piece_lead, piece.kind, clause.section)
+            if cache is not None and key in cache:
+                cached = cache[key]
+                hit = replace(cached, clause=piece) if cached is not None else None
+            else:
+                hit = classify(piece, lead=piece_lead, service=service)
+                if cache is not None:
+                    cache[key] = hit
             if hit is not None and hit.third_party and not hit.parties:
                 hit = replace(hit, parties=parties_of(plain(previous), service))
             if hit is not None and hit.permission and _THIS_LICENCE.search(piece.text):
