@@ -19,7 +19,7 @@ from markupsafe import Markup, escape
 
 CONTEXT_LINES = 2
 _WORD_DIFF_LIMIT = 6000  # tokens on either side above which a replaced block is paired line by line
-_TOKEN = re.compile(r"\s+|\w+|[^\w\s]")
+_TOKEN = re.compile(r"\s*(?:\w+|[^\w\s])|\s+")  # a word or a symbol with the spaces before it
 
 Ranges = list[tuple[int, int]]
 
@@ -144,6 +144,14 @@ def _word_segments(old: str, new: str, old_at: int, new_at: int) -> list[Segment
     return segments
 
 
+_UNIT = re.compile(r"[^\n]*\n(?:[ \t]*\n)*|[^\n]+")
+
+
+def _units(text: str) -> list[str]:
+    """Lines, each with the blank lines after it (blank lines alone would make line matching quadratic)."""
+    return _UNIT.findall(text)
+
+
 def _offsets(lines: Sequence[str]) -> list[int]:
     offsets, at = [], 0
     for line in lines:
@@ -165,7 +173,7 @@ def diff_view(
     Lines holding a finding's quote are never folded, so the quote is always visible.
     """
     old_marks, new_marks = quote_ranges(old, old_quotes), quote_ranges(new, new_quotes)
-    a, b = old.splitlines(keepends=True), new.splitlines(keepends=True)
+    a, b = _units(old), _units(new)
     a_at, b_at = _offsets(a), _offsets(b)
     rows: list[Row] = []
     added = removed = 0
