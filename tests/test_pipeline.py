@@ -224,13 +224,6 @@ def test_a_new_extractor_records_a_technical_change_not_an_alert(local_server, a
     monkeypatch.setattr(
         monitor_module, "extract_pages", lambda pages: real_extract(pages).replace("safe", "secure")
     )
-    monkeypatch.setattr(
-        monitor_module,
-        "derive",
-        lambda pages, old, service: monitor_module.derive_from_text(
-            real_extract(pages).replace("safe", "secure"), old, service
-        ),
-    )
     [summary] = run(config, archive)
     assert summary.technical is True
     change = archive.changes("acme/doc0")[-1]

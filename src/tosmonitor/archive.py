@@ -6,8 +6,8 @@ Tables (stable names, documented in the README, readable in Datasette):
 ``documents``   one row per watched document: metadata, conditional-GET validators, health counters.
 ``fetches``     every fetch attempt: time, status, outcome (changed | unchanged | not_modified | error |
                 suspect), error class, bytes, elapsed, validators, final URL, snapshot hash, fetcher.
-``snapshots``   raw bodies, content-addressed by sha256, zstd-compressed (against the document's previous
-                snapshot when that helps: dynamic pages differ only by a few bytes from fetch to fetch).
+``snapshots``   raw bodies, content-addressed by sha256, zstd-compressed against the latest full copy
+                ("keyframe") of the same page when that helps: dynamic pages differ by a few bytes per fetch.
 ``versions``    normalised text of each distinct version, zstd-compressed against the previous version of the
                 same document (a full "keyframe" every ``KEYFRAME_EVERY`` versions bounds the decoding chain).
 ``versions_fts`` FTS5 full-text index over version texts (rowid = version id); also the readable text.
@@ -42,7 +42,7 @@ from .errors import ArchiveError, ArchiveLocked
 from .models import DocumentSpec, FetchResult
 
 KEYFRAME_EVERY = 16
-_LEVEL = 12
+_LEVEL = 6
 MIGRATIONS = sqlite_utils.Migrations("tosmonitor")
 
 
@@ -317,10 +317,18 @@ class Archive:
         if readonly and not self.path.exists():
             raise ArchiveError(f"{self.path}: no archive here (run 'tosmonitor check' or 'tosmonitor demo')")
         try:
-            self.db = sqlite_utils.Database(self.path)
-            conn = self.db.conn
-            conn.execute("PRAGMA busy_timeout = 10000")
-            if not readonly:
+            if readonly:  # SQLite itself refuses writes: readers can never damage the archive
+                conn = sqlite3.connect(
+                    f"{self.path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False
+                )
+                conn.execute("PRAGMA busy_timeout = 10000")
+                conn.execute("PRAGMA query_only = ON")
+                conn.execute("SELECT 1 FROM documents LIMIT 1").fetchall()
+                self.db = sqlite_utils.Database(conn)
+            else:
+                self.db = sqlite_utils.Database(self.path)
+                conn = self.db.conn
+                conn.execute("PRAGMA busy_timeout = 10000")
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = NORMAL")
                 conn.execute("PRAGMA foreign_keys = ON")
@@ -328,8 +336,10 @@ class Archive:
         except Exception as exc:  # sqlite3.DatabaseError and friends
             if isinstance(exc, ArchiveError):
                 raise
-            raise ArchiveError(f"{self.path}: cannot open the archive: {exc}") from exc
+            mode = "read-only" if readonly else ""
+            raise ArchiveError(f"{self.path}: cannot open the archive {mode}: {exc}".replace("  ", " ")) from exc
         self._text_cache: dict[int, bytes] = {}
+        self._keyframes: dict[str, bytes] = {}
         self._lock_file: Any = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------
@@ -495,28 +505,38 @@ class Archive:
         if row is None:
             raise ArchiveError(f"no snapshot {sha} in {self.path}")
         body, codec, base_sha, content_type, charset = row
-        base = self.snapshot(base_sha)[0] if codec == "zstd-delta" else None
+        base = self._keyframe(base_sha) if codec == "zstd-delta" else None
         return decompress(body, codec, base), content_type, charset
+
+    def _keyframe(self, sha: str) -> bytes:
+        cached = self._keyframes.get(sha)
+        if cached is None:
+            cached = self.snapshot(sha)[0]
+            if len(self._keyframes) > 256:
+                self._keyframes.clear()
+            self._keyframes[sha] = cached
+        return cached
 
     def _put_snapshot(self, result: FetchResult, document_id: str) -> str:
         body = result.body or b""
         sha = sha256_hex(body)
         if self.has_snapshot(sha):
             return sha
+        # Star topology: a snapshot is a delta against the latest *keyframe* of its page, so reading any
+        # snapshot takes at most two decompressions (dynamic pages differ by a few bytes from fetch to fetch).
         base_row = self.db.execute(
-            "SELECT sha256, chain_depth FROM snapshots WHERE document_id = ? AND url = ? "
+            "SELECT sha256 FROM snapshots WHERE document_id = ? AND url = ? AND codec = 'zstd' "
             "ORDER BY rowid DESC LIMIT 1",
             [document_id, result.url],
         ).fetchone()
-        base_sha, depth, base = None, 0, None
-        if base_row and base_row[1] + 1 < KEYFRAME_EVERY:
-            base_sha, depth = base_row[0], base_row[1] + 1
-            base = self.snapshot(base_sha)[0]
+        base_sha = base_row[0] if base_row else None
+        base = self._keyframe(base_sha) if base_sha else None
         blob, codec = compress(body, base)
-        if codec == "zstd-delta":
+        if codec == "zstd-delta" and len(blob) > len(body) // 8:  # drifted too far: start a new keyframe
             plain, plain_codec = compress(body)
-            if len(plain) <= len(blob):  # the base did not help: store a keyframe
-                blob, codec, base_sha, depth = plain, plain_codec, None, 0
+            if len(plain) <= len(blob) * 4:
+                blob, codec, base_sha = plain, plain_codec, None
+        depth = 1 if codec == "zstd-delta" else 0
         self.db["snapshots"].insert(
             {
                 "sha256": sha,

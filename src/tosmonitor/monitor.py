@@ -92,20 +92,26 @@ class Derived:
     stance: dict[str, Any] | None = None
 
 
+def extract_text(pages: Sequence[tuple[bytes, str | None, str | None, Any]]) -> tuple[str, str]:
+    """The text of fetched pages and its sha256 (pure; runs in a worker process when there is one).
+
+    :raises ExtractError: when the pages give no usable text.
+    """
+    text = extract_pages(pages)
+    return text, sha256_hex(text)
+
+
 def derive(
     pages: Sequence[tuple[bytes, str | None, str | None, Any]],
     old_text: str | None,
     service: str,
 ) -> Derived:
-    """Extract the text of fetched pages and, against ``old_text``, diff and analyse it (pure).
-
-    :raises ExtractError: when the pages give no usable text.
-    """
-    text = extract_pages(pages)
-    return derive_from_text(text, old_text, service)
+    """Extract the text of fetched pages and, against ``old_text``, diff and analyse it (pure)."""
+    return derive_from_text(extract_pages(pages), old_text, service)
 
 
 def derive_from_text(text: str, old_text: str | None, service: str) -> Derived:
+    """Against the previous version's text (None for a first record): the diff and the AI analysis (pure)."""
     sha = sha256_hex(text)
     if old_text is None:
         stance = analysis.analyse(text, service=service)
@@ -225,15 +231,21 @@ class Monitor:
         ]
         versions: list[NewVersion] = []
         changes: list[NewChange] = []
-        old_text = self._current_text(doc, state, versions, changes)
+        old_text: str | None = None
+        if state.latest_version_id is not None and state.latest_extractor_version != EXTRACTOR_VERSION:
+            old_text = self._current_text(doc, state, versions, changes)
         try:
-            derived = await self._run(derive, pages, old_text, doc.service)
+            text, text_sha = await self._run(extract_text, pages)
         except ExtractError as exc:
             return self._record_error(doc, state, results, "extraction", str(exc), started)
-        if derived.diff is None and old_text is not None:  # same text
+        current_sha = sha256_hex(old_text) if old_text is not None else state.latest_sha256
+        if state.latest_version_id is not None and text_sha == current_sha:  # same text: nothing to analyse
             if not versions:
                 return self._record_simple(doc, state, results, "unchanged", started, full_fetch=full_fetch)
             return self._record_versions(doc, state, results, versions, changes, None, started, full_fetch)
+        if old_text is None and state.latest_version_id is not None:
+            old_text = self._current_text(doc, state, versions, changes)
+        derived = await self._run(derive_from_text, text, old_text, doc.service)
         shrunk = old_text is not None and len(derived.text) < self.config.settings.suspect_shrink * len(
             old_text
         )
@@ -349,7 +361,7 @@ class Monitor:
         )
         return rederived
 
-    async def _run(self, func: Callable[..., Derived], *args: Any) -> Derived:
+    async def _run(self, func: Callable[..., Any], *args: Any) -> Any:
         if self.executor is None:
             return func(*args)
         loop = asyncio.get_running_loop()

@@ -11,16 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sqlite3
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from ..archive import Archive, iso
-from ..errors import ArchiveError, InputError
+from ..errors import InputError
 from ..models import SEVERITIES
 
 STANCES = ("none", "never", "opt-in", "opt-out", "no-choice")
@@ -29,22 +26,8 @@ STANCES = ("none", "never", "opt-in", "opt-out", "no-choice")
 class ReadOnlyArchive(Archive):
     """An :class:`Archive` opened with SQLite's ``mode=ro``: the web app cannot write, even by mistake."""
 
-    def __init__(self, path: str | Path) -> None:  # noqa: D107 - no call to Archive.__init__ (it may migrate)
-        self.path = Path(path)
-        if not self.path.exists():
-            raise ArchiveError(f"{self.path}: no archive here (run 'tosmonitor check' or 'tosmonitor demo')")
-        try:
-            conn = sqlite3.connect(
-                f"{self.path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False
-            )
-            conn.execute("PRAGMA busy_timeout = 10000")
-            conn.execute("PRAGMA query_only = ON")
-            conn.execute("SELECT 1 FROM documents LIMIT 1").fetchall()
-        except sqlite3.Error as exc:
-            raise ArchiveError(f"{self.path}: cannot open the archive read-only: {exc}") from exc
-        self.db = sqlite_utils.Database(conn)
-        self._text_cache: dict[int, bytes] = {}
-        self._lock_file = None
+    def __init__(self, path: str | Path) -> None:
+        super().__init__(path, readonly=True)
 
 
 class ArchiveSource:
