@@ -70,6 +70,9 @@ def test_split_sentences(paragraph, expected):
         ("Our AI assistant can summarise your documents.", None),
         ("Content generated with AI must be labelled as such.", None),
         ("You can fine-tune our models on your own data through the API.", None),
+        ("We train our models to refuse harmful requests.", None),
+        ("Can we train models that stay reliable under adversarial inputs?", None),
+        ("If you do not opt out, we use your chats to train our models.", "permission"),
     ],
 )
 def test_clause_kind(sentence, kind):

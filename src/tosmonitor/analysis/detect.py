@@ -52,6 +52,14 @@ _REFERS_BACK = re.compile(
     r"^(?:this|it) (?:is|will be|can be)\b|\bchoices? you (?:make|have made)\b|\bby default\b",
     re.IGNORECASE,
 )
+_CAPABILITY = re.compile(
+    r"\btrain(?:s|ed|ing)?\s+(?:them|it|our models|the models?|models)\s+(?:to|so that|not to)\s+"
+    r"(?:refuse|be|follow|avoid|behave|respond|decline|recogni[sz]e|detect|identify|reduce|satisfy|comply)",
+    re.IGNORECASE,
+)
+_USERISH = re.compile(
+    r"\byour\b|\busers?['’]?\b|\bpersonal\b|\bcustomers?['’]?\b|\bmembers?['’]?\b", re.IGNORECASE
+)
 _THEIR_MODELS = re.compile(
     r"\btheir (?:own )?(?:[\w-]+ ){0,3}(?:models?|AI|artificial intelligence)", re.IGNORECASE
 )
@@ -228,6 +236,8 @@ def classify(clause: Clause, *, lead: str = "", service: str | None = None) -> C
         return _side_hit(clause, t)
     if not mentions_training(t):
         t = full
+    if t.rstrip(" *_").endswith("?") or (_CAPABILITY.search(t) and not _USERISH.search(t)):
+        return None  # a research question, or teaching a model a behaviour: not training on users' data
     if _is_ban(t, clause, lead):
         return ClauseHit(clause, training=True, ban=True)
     conditional_opt_out = bool(_CONDITIONAL_OPT_OUT.search(t))
