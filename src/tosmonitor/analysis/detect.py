@@ -210,6 +210,7 @@ def _negated(t: str) -> bool:
 
 
 def _is_ban(t: str, clause: Clause, lead: str) -> bool:
+    t = lx.NOT_OPTED_OUT.sub("unless opted out", t)  # "if you do not opt out, we use ..." is not a ban
     if _BAN.search(t) or lx.SCRAPING.search(t) or _PROHIBITS_USE.search(t):
         return True
     if clause.kind == "list_item" and lead and lx.BAN_LEADIN.search(lead):
