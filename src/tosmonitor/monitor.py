@@ -123,13 +123,38 @@ def derive_from_text(text: str, old_text: str | None, service: str) -> Derived:
     return Derived(
         text=text,
         sha256=sha,
-        diff=text_diff.to_dict(),
+        diff=stored_diff(text_diff),
         stats=_stats_dict(text_diff),
         excerpt=excerpt(text_diff),
         comparison=comparison.to_dict(),
         headline=analysis.headline(comparison),
         stance=comparison.after.to_dict(),
     )
+
+
+MAX_STORED_DIFF = 200_000  # characters of sentence text kept in ``changes.diff``
+
+
+def stored_diff(text_diff: Any) -> dict[str, Any]:
+    """The diff as kept in ``changes.diff``: sentences without word spans (recomputed when shown), bounded.
+
+    A change's full diff is always recomputable from its two versions (``tosmonitor diff``); the stored copy
+    serves Datasette and exports. Past ``MAX_STORED_DIFF`` characters only the first changes are kept and
+    ``truncated`` says so.
+    """
+    kept, size = [], 0
+    for change in text_diff.changes:
+        size += len(change.old or "") + len(change.new or "")
+        if size > MAX_STORED_DIFF:
+            break
+        kept.append({"kind": change.kind, "old": change.old, "new": change.new})
+    return {
+        "changed": text_diff.changed,
+        "degraded": text_diff.degraded,
+        "truncated": len(kept) < len(text_diff.changes),
+        "stats": _stats_dict(text_diff),
+        "changes": kept,
+    }
 
 
 def _stats_dict(text_diff: Any) -> dict[str, Any]:
@@ -356,7 +381,7 @@ class Monitor:
                 technical=True,
                 headline="technical change: text re-derived by a new extractor",
                 stats=_stats_dict(text_diff),
-                diff=text_diff.to_dict(),
+                diff=stored_diff(text_diff),
             )
         )
         return rederived
