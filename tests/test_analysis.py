@@ -143,6 +143,19 @@ def test_retention(sentence, phrase, days):
             "We do not train on business customers' data. We may use free-tier conversations to train our models.",
             "no-choice",
         ),
+        ("We won't use your private files to train our AI unless you give us permission.", "opt-in"),
+        ("None of your data is used to train our artificial intelligence models.", "never"),
+        ("Enterprise customer data is never used for model training.", "none"),
+        ("Our employees receive training on how to handle personal data.", "none"),
+        (
+            "Starting 1 March, content you post publicly may be used to train our AI models. "
+            "To opt out, visit your privacy settings.",
+            "opt-out",
+        ),
+        (
+            "We do not sell your personal information, and we do not use it to train third-party AI models.",
+            "never",
+        ),
     ],
 )
 def test_stance_inference(text, stance):

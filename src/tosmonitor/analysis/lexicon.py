@@ -81,7 +81,7 @@ NEGATION = rx(
     r"\b(?:do|does|did|will|would|shall|should|can|could|may|must|is|are|was|were|has|have|be)\s*n[o']t\b|"
     r"\b(?:don|doesn|won|isn|aren|wasn|weren|hasn|haven|shan|can|couldn|mustn|wouldn)[’']t\b|\bnever\b|"
     r"\bnot\s+(?:be\s+)?(?:used|use|using|train|shared|disclosed|allowed|permitted)\b|\bneither\b|\bnor\b|"
-    r"\bno\s+(?:\w+\s+){0,3}(?:is|are|will be)\s+used\b|\bnot to (?:use|train|process)\b|\bprohibit\w*|\brefrain\b|\bexcludes?\b"
+    r"\bno\s+(?:\w+\s+){0,3}(?:is|are|will be)\s+used\b|\bnot to (?:use|train|process)\b|\bnone of\b|\bprohibit\w*|\brefrain\b|\bexcludes?\b"
 )
 BAN_SUBJECT = rx(
     r"\b(?:you|users?|developers?|customers?|licensees?|anyone|any person|any third part(?:y|ies)|"
@@ -123,7 +123,7 @@ CONSENT = rx(
     r"\b(?:with|upon|subject to|without|after obtaining|obtain|obtained|seek|based on|ask for)\s+(?:your|the user['’]s|"
     r"customer['’]s|their|users['’]?|explicit|express|prior|affirmative)?\s*(?:prior\s+|explicit\s+|express\s+|"
     r"written\s+|affirmative\s+|separate\s+)*(?:consent|permission|authori[sz]ation)\b|"
-    r"\bopt(?:s|ed|ing)?[- ]?in\b|\bunless you (?:\w+ )?(?:consent|authori[sz]e|agree|allow|choose|permit|opt in|enable)\b|"
+    r"\bopt(?:s|ed|ing)?[- ]?in\b|\bunless you (?:\w+ ){0,2}?(?:give|grant|provide) (?:us )?(?:your )?(?:\w+ )?(?:permission|consent)\b|\bunless you (?:\w+ )?(?:consent|authori[sz]e|agree|allow|choose|permit|opt in|enable)\b|"
     r"\bonly (?:if|when|where) you (?:\w+ ){0,2}(?:consent|agree|allow|choose|opt|enable|share|submit|give)\b|"
     r"\bif you (?:choose|decide|agree|elect) to (?:share|allow|contribute|participate|let)\b"
 )
