@@ -79,9 +79,10 @@ def _is_separator(ch: str) -> bool:
 
 
 def words(markdown: str) -> list[str]:
-    """Lower-case word tokens (a CJK character is a word), images, link targets, HTML tags left by the
-    Markdown converter (``<br>``) and Markdown markup left out."""
-    text = _TAG.sub(" ", _LINK_TARGET.sub("]", _IMAGE.sub(" ", markdown)))
+    """Lower-case word tokens of the NFC text (a CJK character is a word); images, link targets, HTML tags
+    left by the Markdown converter (``<br>``) and Markdown markup left out."""
+    text = unicodedata.normalize("NFC", markdown)
+    text = _TAG.sub(" ", _LINK_TARGET.sub("]", _IMAGE.sub(" ", text)))
     text = _CJK.sub(r" \1 ", text.lower())
     return "".join(" " if _is_separator(ch) else ch for ch in text).split()
 

@@ -48,7 +48,10 @@ def run_pair(pair: Path, heuristic: bool = False) -> tuple[float, list[str], lis
     else:
         error = None
     theirs = (pair / "ota_version.md").read_text(encoding="utf-8")
-    ratio, missing, added = similarity(words(text), collapse_repeats(theirs, text))
+    ours = words(text)
+    raw = similarity(ours, words(theirs))
+    collapsed = similarity(ours, collapse_repeats(theirs, text))
+    ratio, missing, added = max(raw, collapsed, key=lambda r: r[0])
     return ratio, missing, added, error
 
 
