@@ -73,6 +73,7 @@ def test_split_sentences(paragraph, expected):
         ("We train our models to refuse harmful requests.", None),
         ("Can we train models that stay reliable under adversarial inputs?", None),
         ("If you do not opt out, we use your chats to train our models.", "permission"),
+        ("If you do not want us to use your content to train our models, you can opt out.", "permission"),
     ],
 )
 def test_clause_kind(sentence, kind):

@@ -31,7 +31,7 @@ _BAN = re.compile(
     r"\b(?:you|developers?|users?|licensees?|anyone|any person|recipients?|customers?|end users?|authori[sz]ed users?)"
     r"\s+(?:\w+\s+){0,3}?(?:may not|must not|shall not|will not|won['’]t|cannot|can['’]t|agree not to|should not|"
     r"are not (?:permitted|allowed|authori[sz]ed) to|(?:is|are) (?:strictly )?(?:prohibited|forbidden) from|do not)"
-    r"[\s,]+(?:[\w,()]+\s+){0,8}?(?:use|using|train|access|copy|scrape|crawl|develop|build|create|extract|reproduce|"
+    r"(?![\s,]+(?:want|wish|like|opt|prefer)\b)[\s,]+(?:[\w,()]+\s+){0,8}?(?:use|using|train|access|copy|scrape|crawl|develop|build|create|extract|reproduce|"
     r"exploit|employ|mine|compile|harvest|incorporate|feed|sell|distribute|allow|permit|enable|assist)\b",
     re.IGNORECASE,
 )
@@ -72,6 +72,9 @@ _CONDITIONAL_OPT_OUT = re.compile(
     r"\b(?:if|once|when|after|where|should) you(?:['’]ve| have)? (?:\w+ ){0,3}?(?:opt(?:ed)?[- ]?out|turn\w* off|"
     r"disabl\w*|switch\w* off|object\w*|withdr\w*|chose not|choose not|decline\w*|unselect\w*|uncheck\w*)",
     re.IGNORECASE,
+)
+_IF_NOT_WANT = re.compile(
+    r"\b(?:if|should) you (?:do not|don['’]t|no longer) (?:want|wish|like)\b", re.IGNORECASE
 )
 _REGIONAL_RIGHT = re.compile(
     r"\b(?:if|where|when) you (?:live|are|reside|are located|are based) in\b|\bfor (?:users|members|individuals|people)"
@@ -241,7 +244,7 @@ def classify(clause: Clause, *, lead: str = "", service: str | None = None) -> C
         return None  # a research question, or teaching a model a behaviour: not training on users' data
     if _is_ban(t, clause, lead):
         return ClauseHit(clause, training=True, ban=True)
-    conditional_opt_out = bool(_CONDITIONAL_OPT_OUT.search(t))
+    conditional_opt_out = bool(_CONDITIONAL_OPT_OUT.search(t) or _IF_NOT_WANT.search(t))
     opt_out = (_labels(t, lx.OPT_OUT_MECHANISMS) or ("other",)) if lx.OPT_OUT.search(t) else ()
     consent = bool(lx.CONSENT.search(t)) and not conditional_opt_out
     negated = _negated(lx.NOT_OPTED_OUT.sub("unless opted out", t))
