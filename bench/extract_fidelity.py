@@ -113,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         f"below 0.98: {len(low)}"
     )
     if mismatched:
+        print(f"(counting them as 0.0: {len(ratios) + len(mismatched)} pairs, worst 0.0000)")
         print(
             f"left out, rules that match nothing in their snapshot ({len(mismatched)}): {', '.join(mismatched)}"
         )
