@@ -261,3 +261,11 @@ def test_article_header_is_kept_page_header_dropped() -> None:
 def test_several_selectors_tolerate_one_missing() -> None:
     page = "<h1 class='title'>Cookie Policy</h1><p>body</p>"
     assert extract(page, rules=Rules(select=(".title", ".gone"))) == "# Cookie Policy\n"
+
+
+def test_control_characters_and_deep_nesting() -> None:
+    assert extract(b"<p>a\x01b\x7fc</p>") == "abc\n"
+    deep = "<div>" * 200 + "<p>deep text</p>" + "</div>" * 200
+    assert extract(deep) == "deep text\n"
+    with pytest.raises(ExtractError, match="too deeply"):
+        extract("<div>" * 1500 + "<p>x</p>" + "</div>" * 1500, rules=Rules(select=("body",)))

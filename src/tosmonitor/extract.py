@@ -66,17 +66,20 @@ _NO_RULES = Rules()
 # Text normalisation
 
 _ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
+_CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _ODD_SPACES = "\u00a0\u2007\u202f\u2002\u2003\u2009\u200a\u3000\t\f\v"
 
 
 def normalise_text(text: str) -> str:
-    """Unicode NFC, no-break and odd spaces as plain spaces, zero-width characters dropped (curly quotes
-    are kept), line endings ``\\n``, no trailing spaces, no leading/trailing blank lines, at most one blank
+    """Unicode NFC, no-break and odd spaces as plain spaces, zero-width and control characters dropped
+    (curly quotes are kept), line endings ``\\n``, no trailing spaces, no leading/trailing blank lines, at most one blank
     line in a row, and a single final newline (``""`` stays ``""``)."""
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not unicodedata.is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)
+    if _CONTROL.search(text):
+        text = _CONTROL.sub("", text)
     for ch in _ZERO_WIDTH:
         if ch in text:
             text = text.replace(ch, "")
@@ -223,7 +226,9 @@ def _decode(body: bytes | str, charset: str | None) -> str:
         return body.decode(candidates[0] if candidates else "cp1252", errors="replace")
 
 
-_PARSER = etree.HTMLParser(remove_comments=True, remove_pis=True, recover=True, default_doctype=False)
+_PARSER = etree.HTMLParser(
+    remove_comments=True, remove_pis=True, recover=True, default_doctype=False, huge_tree=True
+)
 
 
 def _parse(text: str) -> etree._Element:
@@ -879,7 +884,10 @@ def _html_to_text(text: str, rules: Rules, base_url: str | None) -> str:
         selected = [el for el in selected if el.getparent() is not None or el is root]
         if not selected:
             selected = _main_content(root)
-    return _render(selected, base_url, "remove_session_tokens" in rules.filters)
+    try:
+        return _render(selected, base_url, "remove_session_tokens" in rules.filters)
+    except RecursionError:
+        raise ExtractError("the page nests its elements too deeply to be rendered") from None
 
 
 def _content_kind(content_type: str | None) -> str:
