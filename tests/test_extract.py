@@ -269,3 +269,15 @@ def test_control_characters_and_deep_nesting() -> None:
     assert extract(deep) == "deep text\n"
     with pytest.raises(ExtractError, match="too deeply"):
         extract("<div>" * 1500 + "<p>x</p>" + "</div>" * 1500, rules=Rules(select=("body",)))
+
+
+def test_cookie_policy_sections_are_not_banners() -> None:
+    page = (
+        "<body><div class='cookie-consent-banner'>We use cookies. <a href='/ok'>OK</a></div>"
+        "<div class='content'><h1>Cookie Policy</h1><section id='cookie-policy'><h2>What is a cookie?</h2>"
+        "<p>A small file a site stores in your browser.</p></section>"
+        "<div class='cookie-table'><p>Name: session, kept one day.</p></div></div></body>"
+    )
+    text = extract(page)
+    assert "We use cookies" not in text
+    assert "What is a cookie?" in text and "Name: session, kept one day." in text

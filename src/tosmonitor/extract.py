@@ -416,7 +416,14 @@ _ALWAYS_DROP = ("script", "style", "template", "noscript", "svg", "iframe", "obj
 _DISPLAY_NONE = re.compile(r"display\s*:\s*none", re.IGNORECASE)
 _CHROME_TAGS = frozenset({"nav", "header", "footer", "aside", "form", "select", "button"})
 _CHROME_ROLES = frozenset({"navigation", "banner", "contentinfo", "search", "dialog", "alertdialog", "menu"})
-_BANNER = re.compile(r"cookie|consent|gdpr|onetrust|didomi|cmp-|truste|osano", re.IGNORECASE)
+_BANNER_TOPIC = re.compile(r"cookie|consent|gdpr|privacy", re.IGNORECASE)
+_BANNER_KIND = re.compile(
+    r"banner|bar\b|notice|popup|pop-up|modal|dialog|overlay|prompt|consent|notification"
+)
+_BANNER_VENDOR = re.compile(
+    r"onetrust|didomi|cookiebot|cookieyes|truste|osano|usercentrics|qc-cmp", re.IGNORECASE
+)
+_BANNER_MAX_CHARS = 1500  # a cookie banner is short; a cookie *policy* section is not
 
 
 def _drop_invisible(root: etree._Element, *, hidden: bool) -> None:
@@ -466,8 +473,10 @@ def _is_chrome(el: etree._Element) -> bool:
     if role and role.lower() in _CHROME_ROLES:
         return True
     ident = (el.get("id") or "") + " " + (el.get("class") or "")
-    if ident.strip() and _BANNER.search(ident):
-        return tag not in ("body", "html", "main", "article")
+    if ident == " " or tag in ("body", "html", "main", "article"):
+        return False
+    if _BANNER_VENDOR.search(ident) or (_BANNER_TOPIC.search(ident) and _BANNER_KIND.search(ident.lower())):
+        return _text_len(el) < _BANNER_MAX_CHARS
     return False
 
 
@@ -849,10 +858,15 @@ def _render(elements: Iterable[etree._Element], base_url: str | None, strip_toke
 # Public API
 
 
+_SCRIPT_TAG = re.compile(rb"<script", re.IGNORECASE)
+_SCRIPT_TAG_STR = re.compile(r"<script", re.IGNORECASE)
+
+
 def page_has_scripts(body: bytes | str) -> bool:
     """Whether the page runs scripts (cheap byte search, used to decide on a browser fallback)."""
-    head = body.lower() if isinstance(body, bytes) else body.lower().encode("utf-8", "replace")
-    return b"<script" in head
+    if isinstance(body, str):
+        return _SCRIPT_TAG_STR.search(body) is not None
+    return _SCRIPT_TAG.search(body) is not None
 
 
 def _check_filters(filters: Sequence[str]) -> None:
