@@ -150,10 +150,6 @@ TIER = rx(
     r"\b(?:business data|enterprise data)\b|\bour (?:business|enterprise) (?:offerings|products)\b|"
     r"\bif you (?:use|are|subscribe to|have) (?:[\w-]+ ){0,4}?(?:team|enterprise|business|paid|pro|premium|api|education)\b"
 )
-# Plan names that scope a training statement (tracked so that a plan joining the training is reported).
-PLANS = rx(
-    r"\b(?:free|pro|plus|premium|paid|student|team|business|enterprise|education|api)\b(?= [A-Z]|\W*(?:\)|:|,| or| and| users?| plans?| tiers?| services?| subscriptions?| accounts?| version))"
-)
 FREE_TIER = rx(r"\bfree\b|\bconsumer\b|\bpersonal (?:accounts?|use|plans?)\b|\bindividual\b")
 THIRD_PARTY_SUBJECT = rx(
     r"^[^.]{0,80}?\b(?:third[- ]party|service providers?|vendors?|sub-?processors?|providers?|partners?|suppliers?)\b"
