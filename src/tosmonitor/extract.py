@@ -496,7 +496,7 @@ def _drop_chrome(root: etree._Element, keep: etree._Element | None) -> None:
 
 
 def _decode_emails(root: etree._Element) -> None:
-    for el in root.iter(etree.Element):
+    for el in root.iter("a", "span"):  # where Cloudflare puts obfuscated addresses
         if el.get("data-cfemail") is None and "/cdn-cgi/l/email-protection" not in (el.get("href") or ""):
             continue
         cf = el.get("data-cfemail")
