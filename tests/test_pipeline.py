@@ -50,7 +50,7 @@ def make_config(server, *, paths=("/privacy",), select=("main",), channels=(), *
         )
         for i, path in enumerate(paths)
     )
-    defaults = {"host_spacing": 0.0, "retries": 1, "health_after": 2}
+    defaults = {"host_spacing": 0.0, "retries": 1, "health_after": 2, "confirm_delay": 0.0}
     defaults.update(settings)
     return Config(path="test", documents=documents, channels=tuple(channels), settings=Settings(**defaults))
 
@@ -66,10 +66,14 @@ class Clock:
         self.moment += timedelta(**delta)
 
 
-def run(config: Config, archive: Archive, clock: Clock | None = None):
+def run(config: Config, archive: Archive, clock: Clock | None = None, *, confirm_now: bool = True):
+    """One pass; ``confirm_now=False`` leaves a suspect text for the next pass to confirm."""
+
     async def go():
         async with Fetcher(host_spacing=0.0, retries=config.settings.retries, backoff_base=0.01) as fetcher:
-            kwargs = {"now": clock} if clock else {}
+            kwargs: dict = {"now": clock} if clock else {}
+            if not confirm_now:
+                kwargs["confirm_delay"] = None
             async with Monitor(config, archive, fetcher=fetcher, **kwargs) as monitor:
                 return await monitor.check_all()
 
@@ -183,10 +187,10 @@ def test_sudden_shrink_is_suspect_until_confirmed(local_server, archive):
     config = make_config(local_server)
     run(config, archive)
     local_server.set("/privacy", page())  # most of the text gone: a broken render, or a real rewrite?
-    [suspect] = run(config, archive)
+    [suspect] = run(config, archive, confirm_now=False)
     assert suspect.outcome == "suspect"
     assert archive.db["versions"].count == 1
-    [confirmed] = run(config, archive)
+    [confirmed] = run(config, archive, confirm_now=False)
     assert confirmed.outcome == "changed"
     assert archive.db["versions"].count == 2
 
@@ -197,9 +201,9 @@ def test_shrink_that_goes_away_records_nothing(local_server, archive):
     config = make_config(local_server)
     run(config, archive)
     local_server.set("/privacy", page())
-    assert run(config, archive)[0].outcome == "suspect"
+    assert run(config, archive, confirm_now=False)[0].outcome == "suspect"
     local_server.set("/privacy", page(long_extra))
-    assert run(config, archive)[0].outcome == "unchanged"
+    assert run(config, archive, confirm_now=False)[0].outcome == "unchanged"
     assert archive.db["versions"].count == 1
     assert archive.db["changes"].count == 0
 
@@ -273,3 +277,33 @@ def test_politeness_one_request_at_a_time_per_host(local_server, archive):
     spans = sorted((r.started, r.finished) for r in local_server.requests)
     for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
         assert start >= end - 0.005, "two requests to one host overlapped"
+
+
+def test_a_page_that_blinks_records_no_version(local_server, archive):
+    local_server.set("/privacy", page())
+    config = make_config(local_server)
+    run(config, archive)
+    # An A/B test or a stale cache node: the other text is served once, then the usual one again.
+    local_server.set_sequence("/privacy", [Response(body=page(TRAINING)), Response(body=page())])
+    [summary] = run(config, archive)
+    assert summary.outcome == "unchanged"
+    assert archive.db["versions"].count == 1
+    assert archive.db["changes"].count == 0
+    assert [f["outcome"] for f in archive.fetches("acme/doc0")][:2] == ["unchanged", "suspect"]
+    assert archive.db["snapshots"].count == 2, "the blinking page is still archived raw"
+
+
+def test_a_confirmed_change_keeps_the_time_it_was_first_seen(local_server, archive):
+    local_server.set("/privacy", page())
+    clock = Clock()
+    config = make_config(local_server)
+    run(config, archive, clock)
+    local_server.set("/privacy", page(TRAINING))
+    clock.advance(hours=12)
+    first_seen = clock.moment
+    assert run(config, archive, clock, confirm_now=False)[0].outcome == "suspect"
+    clock.advance(hours=12)
+    [confirmed] = run(config, archive, clock, confirm_now=False)
+    assert confirmed.outcome == "changed"
+    version = archive.latest_version("acme/doc0")
+    assert version.first_seen_at.startswith(first_seen.isoformat()[:19])

@@ -236,6 +236,7 @@ class DocumentState:
     latest_extractor_version: str | None = None
     latest_snapshots: tuple[str, ...] = ()
     suspect_sha256: str | None = None
+    suspect_since: datetime | None = None
     consecutive_failures: int = 0
     health_state: dict[str, Any] | None = None
 
@@ -488,6 +489,7 @@ class Archive:
             latest_extractor_version=latest[3] if latest else None,
             latest_snapshots=tuple(json.loads(latest[4] or "[]")) if latest else (),
             suspect_sha256=row["suspect_sha256"],
+            suspect_since=parse_iso(row["suspect_since"]),
             consecutive_failures=row["consecutive_failures"],
             health_state=json.loads(row["health_state"]) if row["health_state"] else None,
         )
@@ -860,7 +862,8 @@ class Archive:
             if record.full_fetch:
                 updates["last_full_fetch_at"] = iso(record.checked_at)
             updates["suspect_sha256"] = record.suspect_sha256
-            updates["suspect_since"] = iso(record.checked_at) if record.suspect_sha256 else None
+            if record.suspect_sha256 != doc["suspect_sha256"]:
+                updates["suspect_since"] = iso(record.checked_at) if record.suspect_sha256 else None
         if record.health_state is not None:
             updates["health_state"] = json.dumps(record.health_state)
         if version_ids:

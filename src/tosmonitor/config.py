@@ -826,6 +826,8 @@ _SETTING_PARSERS: dict[str, Callable[[_Ctx, _Field], Any]] = {
     "watchdog_after": lambda ctx, f: _duration(ctx, f),
     "suspect_shrink": lambda ctx, f: _float(ctx, f, low=0.0, high=1.0),
     "jitter": lambda ctx, f: _float(ctx, f, low=0.0, high=1.0),
+    "confirm_changes": lambda ctx, f: _bool(ctx, f),
+    "confirm_delay": lambda ctx, f: _duration(ctx, f, positive=False),
     "web_base_url": lambda ctx, f: None if f.value is None else _http_url(ctx, f),
 }
 assert set(_SETTING_PARSERS) == {f.name for f in fields(Settings)}, (

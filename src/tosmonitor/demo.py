@@ -129,7 +129,7 @@ def demo_config(story: Story, base_url: str) -> Config:
             )
         )
     channels = (ChannelSpec(name="log", type="log", options={"stream": "stdout", "format": "text"}),)
-    settings = Settings(host_spacing=0.0, retries=0, health_after=1, concurrency=4)
+    settings = Settings(host_spacing=0.0, retries=0, health_after=1, concurrency=4, confirm_delay=0.2)
     return Config(
         path=str(story.directory / "story.yaml"),
         documents=tuple(documents),
@@ -173,6 +173,9 @@ def run_demo(
             results.append(summaries)
             for summary in summaries:
                 echo("   " + _describe(summary))
+                if summary.change_id:
+                    for line in _findings(archive, summary.change_id):
+                        echo("      " + line)
             _deliver(config, archive, echo)
             echo("")
         _epilogue(archive, db_path, echo)
@@ -202,6 +205,25 @@ def _describe(summary: CheckSummary) -> str:
         return f"{label}: suspect, waiting for confirmation ({summary.error})"
     severity = f"[{summary.severity}] " if summary.severity else ""
     return f"{label}: CHANGED (v{summary.version_id}, change {summary.change_id}) {severity}{summary.headline or ''}"
+
+
+def _findings(archive: Archive, change_id: int, limit: int = 4) -> list[str]:
+    """Each AI finding of a change with its quotes, shortened for the terminal."""
+    lines = []
+    findings = archive.change(change_id)["findings"] or []
+    for finding in findings[:limit]:
+        lines.append(f"- {finding['summary']} ({finding['rule']}, {finding['severity']})")
+        for side in ("old", "new"):
+            if finding.get(side):
+                lines.append(f"    {side}: “{_shorten(finding[side], 150)}”")
+    if len(findings) > limit:
+        lines.append(f"… and {len(findings) - limit} more findings")
+    return lines
+
+
+def _shorten(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + " …"
 
 
 def _deliver(config: Config, archive: Archive, echo: Callable[[str], Any]) -> None:

@@ -151,6 +151,8 @@ class Settings:
     watchdog_after: float = 3 * 86400.0  # alert when no successful check for this long
     suspect_shrink: float = 0.5  # a new text shorter than this fraction of the old one is suspect
     jitter: float = 0.1  # fraction of the interval added at random to each schedule
+    confirm_changes: bool = True  # a changed text is recorded only once a second fetch yields it again
+    confirm_delay: float = 30.0  # seconds before that confirming fetch
     web_base_url: str | None = None  # for links in alerts
 
 

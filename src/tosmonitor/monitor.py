@@ -13,8 +13,10 @@ through :class:`Monitor`. The decisions are made here, in this order, for each d
    snapshot is kept for inspection.
 4. If the extractor changed since the latest version was recorded, re-derive that version from its own
    snapshots first: a different text is recorded as a *technical* version (never alerted).
-5. Same text hash as the latest version: *unchanged*. A text shorter than ``suspect_shrink`` of the latest one
-   is *suspect* and waits for a second fetch that confirms it.
+5. Same text hash as the latest version: *unchanged*. A different text is *suspect* until a second fetch
+   (``confirm_delay`` later, in the same check) yields it again (``confirm_changes``, on by default; a text
+   shorter than ``suspect_shrink`` of the latest one always waits): a page that blinks between two texts, or a
+   broken render, records no version. A confirmed version keeps the time it was first seen.
 6. Otherwise: diff, analyse, and record the version, the change and its deliveries in one transaction.
 """
 
@@ -176,7 +178,14 @@ class Monitor:
     now: Callable[[], datetime] = utcnow
     on_result: Callable[[CheckSummary], None] | None = None
     check_deadline: float | None = None  # hard deadline for one document's check, seconds
+    # Re-fetch a suspect text this long after it was first seen, within the same check (None: wait for the
+    # next scheduled check instead). Defaults to the configuration's ``confirm_delay``.
+    confirm_delay: float | None = -1.0
     _own_fetcher: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        if self.confirm_delay is not None and self.confirm_delay < 0:
+            self.confirm_delay = self.config.settings.confirm_delay
 
     async def __aenter__(self) -> Monitor:
         if self.fetcher is None:
@@ -207,11 +216,11 @@ class Monitor:
         """Check one document and record what it learnt. Never raises for page problems."""
         started = time.monotonic()
         try:
-            if self.check_deadline:
-                async with asyncio.timeout(self.check_deadline):
-                    summary = await self._check(doc, started)
-            else:
+            async with asyncio.timeout(self.check_deadline):
                 summary = await self._check(doc, started)
+                if summary.outcome == "suspect" and self.confirm_delay is not None:
+                    await asyncio.sleep(self.confirm_delay)
+                    summary = await self._check(doc, started)
         except TimeoutError:
             summary = self._record_error(
                 doc,
@@ -236,6 +245,7 @@ class Monitor:
             or (now - state.last_full_fetch_at).total_seconds() >= self.config.settings.full_fetch_every
             or len(doc.sources) > 1
             or state.latest_version_id is None
+            or state.suspect_sha256 is not None  # the confirming fetch must see the page itself, not a 304
         )
         results: list[FetchResult] = []
         for source in doc.sources:
@@ -270,25 +280,34 @@ class Monitor:
             return self._record_versions(doc, state, results, versions, changes, None, started, full_fetch)
         if old_text is None and state.latest_version_id is not None:
             old_text = self._current_text(doc, state, versions, changes)
+        settings = self.config.settings
+        if old_text is not None and text_sha != state.suspect_sha256:
+            shrunk = len(text) < settings.suspect_shrink * len(old_text)
+            if shrunk or settings.confirm_changes:  # hold it until a second fetch yields the same text
+                note = (
+                    _shrink_note(text, old_text)
+                    if shrunk
+                    else "new text held until a second fetch confirms it"
+                )
+                self.archive.record_check(
+                    CheckRecord(
+                        document_id=doc.id,
+                        checked_at=now,
+                        outcome="suspect",
+                        pages=[PageFetch(r) for r in results],
+                        versions=versions,
+                        changes=changes,
+                        suspect_sha256=text_sha,
+                        full_fetch=full_fetch,
+                        health_state=self._health(doc, state, ok=True)[0],
+                    )
+                )
+                return self._summary(doc, "suspect", started, error=note)
         derived = await self._run(derive_from_text, text, old_text, doc.service)
-        shrunk = old_text is not None and len(derived.text) < self.config.settings.suspect_shrink * len(
-            old_text
+        first_seen = state.suspect_since if text_sha == state.suspect_sha256 else None
+        return self._record_versions(
+            doc, state, results, versions, changes, derived, started, full_fetch, first_seen
         )
-        if shrunk and state.suspect_sha256 != derived.sha256:
-            record = CheckRecord(
-                document_id=doc.id,
-                checked_at=now,
-                outcome="suspect",
-                pages=[PageFetch(r) for r in results],
-                versions=versions,
-                changes=changes,
-                suspect_sha256=derived.sha256,
-                full_fetch=full_fetch,
-                health_state=self._health(doc, state, ok=True)[0],
-            )
-            self.archive.record_check(record)
-            return self._summary(doc, "suspect", started, error=_shrink_note(derived.text, old_text))
-        return self._record_versions(doc, state, results, versions, changes, derived, started, full_fetch)
 
     async def _fetch(
         self, doc: DocumentSpec, source: Any, state: DocumentState, full_fetch: bool
@@ -497,6 +516,7 @@ class Monitor:
         derived: Derived | None,
         started: float,
         full_fetch: bool,
+        first_seen: datetime | None = None,
     ) -> CheckSummary:
         now = self.now()
         snapshots = tuple(sha256_hex(r.body or b"") for r in results)
@@ -508,6 +528,7 @@ class Monitor:
                     text=derived.text,
                     extractor_version=EXTRACTOR_VERSION,
                     snapshots=snapshots,
+                    first_seen_at=first_seen,
                     training=(derived.stance or {}).get("training"),
                     stance=derived.stance,
                 )
