@@ -8,6 +8,10 @@ reference is what Open Terms Archive recorded over the period (plus the version 
 when the first record is older). A third count ignores link targets (a changed URL behind unchanged
 words). Prints, per series, the first differing line of each recorded version.
 
+The last column runs the real pipeline: each snapshot is one check of ``tosmonitor.monitor.Monitor`` (a
+stub fetcher hands it the snapshot; extraction, confirmation, versioning, analysis and alert routing are the
+production code) into a fresh SQLite archive, and counts the versions and the changes that would be alerted.
+
 Usage: python bench/noise_series.py [--corpus DIR] [--only SUBSTRING] [--heuristic]
 Data: Open Terms Archive contributors, ODC-BY 1.0.
 """
@@ -15,17 +19,31 @@ Data: Open Terms Archive contributors, ODC-BY 1.0.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import re
 import sys
+import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _corpus import corpus_dir, sources_from_rules  # noqa: E402
+from tosmonitor.archive import Archive  # noqa: E402
 from tosmonitor.errors import ExtractError  # noqa: E402
 from tosmonitor.extract import extract  # noqa: E402
-from tosmonitor.models import Source  # noqa: E402
+from tosmonitor.fetch import detect_charset  # noqa: E402
+from tosmonitor.models import (  # noqa: E402
+    ChannelSpec,
+    Config,
+    DocumentSpec,
+    FetchOutcome,
+    FetchResult,
+    Settings,
+    Source,
+)
+from tosmonitor.monitor import Monitor  # noqa: E402
 
 
 def versions(texts: list[str | None], *, confirm: bool) -> list[int]:
@@ -45,6 +63,54 @@ def versions(texts: list[str | None], *, confirm: bool) -> list[int]:
 
 
 _LINK_TARGET = re.compile(r"\]\([^)\s]*\)")
+
+
+class SnapshotFetcher:
+    """Stands in for the HTTP fetcher: each fetch returns the next raw snapshot of the series."""
+
+    def __init__(self, bodies: list[bytes]) -> None:
+        self.bodies = bodies
+        self.index = 0
+
+    async def fetch(self, url: str, **_options: object) -> FetchResult:
+        body = self.bodies[min(self.index, len(self.bodies) - 1)]
+        self.index += 1
+        return FetchResult(
+            url=url,
+            outcome=FetchOutcome.OK,
+            fetched_at=datetime.now(UTC),
+            status=200,
+            body=body,
+            content_type="text/html",
+            charset=detect_charset(None, body),
+        )
+
+    async def aclose(self) -> None:
+        pass
+
+
+def pipeline_counts(bodies: list[bytes], source: Source, service: str) -> tuple[int, int, int]:
+    """(versions, changes, changes alerted to an every-change channel) through the real pipeline."""
+    log = ChannelSpec(name="log", type="log")
+    doc = DocumentSpec(id="noise/doc", service=service, name="Document", sources=(source,))
+    config = Config(path="noise", documents=(doc,), channels=(log,), settings=Settings(host_spacing=0.0))
+    fetcher = SnapshotFetcher(bodies)
+    with tempfile.TemporaryDirectory() as tmp, Archive(Path(tmp) / "noise.db") as archive:
+        archive.sync_documents([doc])
+
+        async def replay() -> None:
+            # confirm_delay=None: a suspect text is confirmed (or not) by the next snapshot, as by the next check
+            monitor = Monitor(config, archive, fetcher=fetcher, confirm_delay=None)  # type: ignore[arg-type]
+            for _ in bodies:
+                await monitor.check(doc)
+
+        asyncio.run(replay())
+        versions_count = archive.db["versions"].count
+        changes = archive.db["changes"].count
+        alerted = archive.db.execute(
+            "SELECT COUNT(*) FROM deliveries WHERE event_kind = 'change'"
+        ).fetchone()[0]
+    return versions_count, changes, alerted
 
 
 def without_link_targets(text: str | None) -> str | None:
@@ -93,10 +159,12 @@ def main(argv: list[str] | None = None) -> int:
         plain = versions(texts, confirm=False)
         confirmed = versions(texts, confirm=True)
         words_only = versions([without_link_targets(t) for t in texts], confirm=True)
+        bodies = [(series / snap["file"]).read_bytes() for snap in meta["snapshots"]]
+        piped, changes, alerted = pipeline_counts(bodies, source, series.name.split("--")[0])
         print(
             f"== {series.name}: snapshots {len(texts)} (errors {errors}), versions plain {len(plain)}, "
             f"confirmed {len(confirmed)}, confirmed ignoring link targets {len(words_only)}, "
-            f"reference {reference} "
+            f"pipeline {piped} versions / {changes} changes / {alerted} alerted, reference {reference} "
             f"(Open Terms Archive: {ref['ota_versions_in_period']} in period, {ref['ota_reverts_in_period']} reverts)"
         )
         for prev, cur in zip(plain, plain[1:], strict=False):
