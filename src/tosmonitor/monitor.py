@@ -23,6 +23,7 @@ through :class:`Monitor`. The decisions are made here, in this order, for each d
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
@@ -44,7 +45,7 @@ from .archive import (
 from .diff import diff_texts, excerpt
 from .errors import ExtractError, FetchError
 from .extract import EXTRACTOR_VERSION, extract_pages, page_has_scripts
-from .fetch import Fetcher
+from .fetch import Fetcher, classify_block
 from .models import Config, DocumentSpec, FetchOutcome, FetchResult
 from .notify.health import HealthState, next_health
 from .notify.routing import plan_deliveries
@@ -353,7 +354,7 @@ class Monitor:
             )
         wait_for = [s for s in source.rules.select if isinstance(s, str)]
         try:
-            return await self.browser.fetch(
+            result = await self.browser.fetch(
                 source.url,
                 wait_for=wait_for,
                 timeout=doc.timeout,
@@ -364,6 +365,15 @@ class Monitor:
             return FetchResult(
                 url=source.url, outcome=FetchOutcome.NETWORK_ERROR, fetched_at=self.now(), error=str(exc)
             )
+        if result.outcome is FetchOutcome.OK:  # a rendered bot check is still a bot check
+            reason = classify_block(result.status or 200, result.content_type, result.text())
+            if reason:
+                return dataclasses.replace(
+                    result,
+                    outcome=FetchOutcome.BLOCKED,
+                    error=f"the browser got a {reason}, not the document",
+                )
+        return result
 
     def _current_text(
         self, doc: DocumentSpec, state: DocumentState, versions: list[NewVersion], changes: list[NewChange]
