@@ -240,3 +240,15 @@ def test_sigkill_mid_run_leaves_a_consistent_archive(tmp_path, local_server):
     with Archive(db) as archive:
         assert archive.integrity_problems() == []
         assert archive.db.execute("SELECT COUNT(DISTINCT document_id) FROM versions").fetchone()[0] == 30
+
+
+def test_a_channel_missing_its_secret_stops_check_at_start_up(tmp_path, site):
+    targets = write_targets(
+        tmp_path / "targets.yaml",
+        {"Terms": site.url("/terms")},
+        extra="channels:\n  - {type: webhook, url: 'http://127.0.0.1:9/hook', secret_env: TOSMONITOR_TEST_NO_SUCH_VAR}\n",
+    )
+    result = CliRunner().invoke(cli, ["check", "--config", str(targets), "--db", str(tmp_path / "a.db")])
+    assert result.exit_code == 2
+    assert "TOSMONITOR_TEST_NO_SUCH_VAR" in result.output
+    assert site.hits("/terms") == 0, "nothing is fetched"

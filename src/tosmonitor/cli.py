@@ -91,12 +91,24 @@ def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
-def load_config_or_exit(path: str) -> Any:
-    from .config import load_config
+def load_config_or_exit(path: str, *, channels: bool = False) -> Any:
+    """The validated configuration; with ``channels``, also every channel built once (secrets present, URLs
+    valid), so a bad channel stops ``check`` and ``daemon`` at start-up rather than at the first alert."""
+    from .config import check_channel_environment, load_config
 
     if not Path(path).exists():
         raise CommandError(f"{path}: no such configuration file (pass --config)", EXIT_USAGE)
-    return load_config(path)
+    config = load_config(path)
+    if channels:
+        from .notify.channels import build_channel
+
+        check_channel_environment(config)
+        for spec in config.channels:
+            channel = build_channel(spec)
+            close = getattr(channel, "close", None)
+            if callable(close):
+                close()
+    return config
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -139,7 +151,7 @@ def check(
     from .archive import Archive
     from .commands import run_check_command
 
-    config = load_config_or_exit(config_path)
+    config = load_config_or_exit(config_path, channels=True)
     from .monitor import select_documents
 
     try:
@@ -393,7 +405,7 @@ def daemon(
     from .commands import make_browser
     from .scheduler import CheckLog, Daemon
 
-    config = load_config_or_exit(config_path)
+    config = load_config_or_exit(config_path, channels=True)
     service = Daemon(
         config_path,
         db_path,
