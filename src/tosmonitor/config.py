@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import soupsieve
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from .errors import ConfigError
+from .extract import selector_problem
 from .models import (
     SEVERITIES,
     ChannelSpec,
@@ -425,12 +425,18 @@ def _cron(ctx: _Ctx, f: _Field) -> str:
 
 def _css(ctx: _Ctx, f: _Field) -> str:
     text = _str(ctx, f).strip()
-    try:
-        soupsieve.compile(text)
-    except Exception as exc:  # soupsieve raises SelectorSyntaxError, sometimes other errors on odd input
-        reason = str(exc).splitlines()[0]
-        raise ctx.error(f"bad CSS selector {text!r}: {reason}", f.line, f.path) from None
+    problem = _selector_problem(text)
+    if problem:
+        raise ctx.error(f"bad CSS selector {text!r}: {problem}", f.line, f.path)
     return text
+
+
+def _selector_problem(selector: str) -> str | None:
+    """Checked with the extractor's own selector engine, so what loads here also works when fetching."""
+    problem = selector_problem(selector)
+    if problem is None:
+        return None
+    return problem.split(": ", 1)[-1].splitlines()[0]
 
 
 def _selectors(ctx: _Ctx, f: _Field) -> tuple[Selector, ...]:
@@ -961,10 +967,9 @@ def _json_selectors(filename: str, value: Any, path: str) -> tuple[Selector, ...
 def _json_css(filename: str, value: Any, path: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise _json_error(filename, path, f"expected a CSS selector, got {_type_name(value)}")
-    try:
-        soupsieve.compile(value.strip())
-    except Exception as exc:
-        raise _json_error(filename, path, f"bad CSS selector {value!r}: {str(exc).splitlines()[0]}") from None
+    problem = _selector_problem(value.strip())
+    if problem:
+        raise _json_error(filename, path, f"bad CSS selector {value!r}: {problem}")
     return value.strip()
 
 

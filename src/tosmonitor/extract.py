@@ -259,6 +259,17 @@ def _compile(selector: str) -> etree.XPath:
     return etree.XPath(xpath)
 
 
+def selector_problem(selector: str) -> str | None:
+    """Why the extractor cannot use this CSS selector, or None when it can (for validating configurations)."""
+    try:
+        _compile(selector)
+    except ExtractError as exc:
+        return str(exc)
+    except etree.XPathError as exc:
+        return f"invalid CSS selector '{selector}': {exc}"
+    return None
+
+
 def _select_all(root: etree._Element, selector: str) -> list[etree._Element]:
     return [el for el in _compile(selector.strip())(root) if isinstance(el.tag, str)]
 
