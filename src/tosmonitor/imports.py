@@ -19,7 +19,6 @@ are skipped, so running an import twice adds nothing.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
@@ -78,40 +77,11 @@ class ImportReport:
 # Analysis: the same derivation as live checks (monitor.derive_from_text), without any delivery
 
 
-@functools.cache
 def _deriver() -> Callable[[str, str | None, str], Any]:
-    try:
-        from .monitor import derive_from_text
-    except ImportError:  # the diff module is optional for imports: analyse without a stored diff
-        return _analysis_only
+    """The live pipeline's derivation (diff + analysis), so imported history is analysed like live history."""
+    from .monitor import derive_from_text
+
     return derive_from_text
-
-
-@dataclass(frozen=True)
-class _Derived:
-    text: str
-    sha256: str
-    diff: dict[str, Any] | None = None
-    stats: dict[str, Any] | None = None
-    comparison: dict[str, Any] | None = None
-    headline: str | None = None
-    stance: dict[str, Any] | None = None
-
-
-def _analysis_only(text: str, old_text: str | None, service: str) -> _Derived:
-    from . import analysis
-
-    sha = sha256_hex(text)
-    if old_text is None:
-        return _Derived(text, sha, stance=analysis.analyse(text, service=service).to_dict())
-    comparison = analysis.compare(old_text, text, service=service)
-    return _Derived(
-        text,
-        sha,
-        comparison=comparison.to_dict(),
-        headline=analysis.headline(comparison),
-        stance=comparison.after.to_dict(),
-    )
 
 
 def derive_history(
@@ -709,31 +679,9 @@ def _check_document(service: str, name: str, doc: dict[str, Any]) -> str | None:
 
 
 def _extract(body: bytes, content_type: str | None, charset: str | None, source: Source) -> str:
-    try:
-        from .extract import extract_pages
-    except ImportError:
-        return _plain_extract(body, charset, source.rules)
+    from .extract import extract_pages
+
     return str(extract_pages([(body, content_type, charset, source)]))
-
-
-def _plain_extract(body: bytes, charset: str | None, rules: Rules) -> str:
-    """A plain-text rendering used only when the extractor module is not installed."""
-    from bs4 import BeautifulSoup
-
-    soup = BeautifulSoup(body.decode(charset or "utf-8", "replace"), "html.parser")
-    for selector in rules.remove:
-        if isinstance(selector, str):
-            for node in soup.select(selector):
-                node.decompose()
-    for node in soup(["script", "style", "noscript"]):
-        node.decompose()
-    roots = [n for s in rules.select if isinstance(s, str) for n in soup.select(s)] or [soup]
-    lines = []
-    for root in roots:
-        for line in root.get_text("\n").splitlines():
-            if line.strip():
-                lines.append(" ".join(line.split()))
-    return "\n\n".join(lines)
 
 
 @dataclass(frozen=True)
