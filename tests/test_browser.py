@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from bs4 import BeautifulSoup
+import lxml.html
 
 from tosmonitor import browser
 from tosmonitor.browser import BrowserFetcher, BrowserUnavailable, browser_available, needs_browser
@@ -119,8 +119,8 @@ def plain_fetch(url: str) -> FetchResult:
 
 
 def selected_text(html: bytes | str, selector: str) -> str:
-    soup = BeautifulSoup(html, "html.parser")
-    return " ".join(el.get_text(" ", strip=True) for el in soup.select(selector)).strip()
+    root = lxml.html.fromstring(html)
+    return " ".join(" ".join(el.text_content().split()) for el in root.cssselect(selector)).strip()
 
 
 # -- rendering ----------------------------------------------------------------------------------------
@@ -160,8 +160,9 @@ def test_progressive_page_yields_every_paragraph(
     base, _log = site
     result = runner.run(fetcher.fetch(f"{base}/progressive.html", wait_for=["#terms"], timeout=10))
     assert result.outcome is FetchOutcome.OK, result.error
-    soup = BeautifulSoup(result.body or b"", "html.parser")
-    paragraphs = [p.get_text() for p in soup.select("#terms p")]
+    paragraphs = [
+        p.text_content() for p in lxml.html.fromstring(result.body or b"<html/>").cssselect("#terms p")
+    ]
     assert len(paragraphs) == 10
     assert paragraphs[-1].startswith("Section 10.")
     assert (
