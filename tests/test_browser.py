@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import lxml.html
+import pytest
 
 from tosmonitor import browser
 from tosmonitor.browser import BrowserFetcher, BrowserUnavailable, browser_available, needs_browser
