@@ -97,22 +97,7 @@ def derive_history(
         training=(stance or {}).get("training"),
         stance=stance,
     )
-    comparison = derived.comparison
-    if old_text is None or comparison is None:
-        return version, None, stance
-    change = NewChange(
-        severity=comparison["severity"],
-        cosmetic=bool(comparison["cosmetic"]),
-        ai_training_change=bool(comparison["ai_training_change"]),
-        training_before=comparison["before"]["training"],
-        training_after=comparison["after"]["training"],
-        headline=derived.headline,
-        stats=derived.stats,
-        diff=derived.diff,
-        findings=list(comparison["findings"]),
-        stance_before=comparison["before"],
-        stance_after=comparison["after"],
-    )
+    change = derived.new_change() if old_text is not None else None
     return version, change, stance
 
 

@@ -94,6 +94,25 @@ class Derived:
     headline: str | None = None
     stance: dict[str, Any] | None = None
 
+    def new_change(self) -> NewChange | None:
+        """The change row this derivation records (None for a first record or an unchanged text)."""
+        comparison = self.comparison
+        if comparison is None:
+            return None
+        return NewChange(
+            severity=comparison["severity"],
+            cosmetic=bool(comparison["cosmetic"]),
+            ai_training_change=bool(comparison["ai_training_change"]),
+            training_before=comparison["before"]["training"],
+            training_after=comparison["after"]["training"],
+            headline=self.headline,
+            stats=self.stats,
+            diff=self.diff,
+            findings=list(comparison["findings"]),
+            stance_before=comparison["before"],
+            stance_after=comparison["after"],
+        )
+
 
 def extract_text(pages: Sequence[tuple[bytes, str | None, str | None, Any]]) -> tuple[str, str]:
     """The text of fetched pages and its sha256 (pure; runs in a worker process when there is one).
@@ -544,19 +563,8 @@ class Monitor:
                 )
             )
             if comparison is not None:
-                change = NewChange(
-                    severity=comparison["severity"],
-                    cosmetic=bool(comparison["cosmetic"]),
-                    ai_training_change=bool(comparison["ai_training_change"]),
-                    training_before=comparison["before"]["training"],
-                    training_after=comparison["after"]["training"],
-                    headline=derived.headline,
-                    stats=derived.stats,
-                    diff=derived.diff,
-                    findings=list(comparison["findings"]),
-                    stance_before=comparison["before"],
-                    stance_after=comparison["after"],
-                )
+                change = derived.new_change()
+                assert change is not None
                 changes.append(change)
                 event_template = change_event(
                     doc, change, derived.excerpt, now, self.config.settings.web_base_url
