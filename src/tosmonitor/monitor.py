@@ -46,7 +46,7 @@ from .diff import diff_texts, excerpt
 from .errors import ExtractError, FetchError
 from .extract import EXTRACTOR_VERSION, extract_pages, page_has_scripts
 from .fetch import Fetcher, classify_block
-from .models import Config, DocumentSpec, FetchOutcome, FetchResult
+from .models import Config, DocumentSpec, FetchOutcome, FetchResult, Settings
 from .notify.health import HealthState, next_health
 from .notify.routing import plan_deliveries
 
@@ -186,6 +186,16 @@ def _stats_dict(text_diff: Any) -> dict[str, Any]:
     return dict(stats)
 
 
+def fetcher_for(settings: Settings) -> Fetcher:
+    """The polite fetcher the configuration's settings ask for."""
+    return Fetcher(
+        concurrency=settings.concurrency,
+        per_host=settings.per_host,
+        host_spacing=settings.host_spacing,
+        retries=settings.retries,
+    )
+
+
 @dataclass
 class Monitor:
     """Checks documents into an archive. One instance per run (``check``) or per process (``daemon``)."""
@@ -209,13 +219,7 @@ class Monitor:
 
     async def __aenter__(self) -> Monitor:
         if self.fetcher is None:
-            settings = self.config.settings
-            self.fetcher = Fetcher(
-                concurrency=settings.concurrency,
-                per_host=settings.per_host,
-                host_spacing=settings.host_spacing,
-                retries=settings.retries,
-            )
+            self.fetcher = fetcher_for(self.config.settings)
             self._own_fetcher = True
         return self
 

@@ -39,9 +39,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from .archive import Archive, iso, parse_iso
 from .config import load_config
 from .errors import TosMonitorError
-from .fetch import Fetcher
 from .models import Config, DocumentSpec
-from .monitor import CheckSummary, Monitor
+from .monitor import CheckSummary, Monitor, fetcher_for
 
 MAX_STARTUP_SPREAD = 600.0
 
@@ -219,13 +218,7 @@ class Daemon:
             return 2
         self.archive = Archive(self.db_path)
         self.archive.sync_documents(self.config.documents)
-        settings = self.config.settings
-        self.fetcher = Fetcher(
-            concurrency=settings.concurrency,
-            per_host=settings.per_host,
-            host_spacing=settings.host_spacing,
-            retries=settings.retries,
-        )
+        self.fetcher = fetcher_for(self.config.settings)
         self.monitor = Monitor(
             self.config,
             self.archive,
