@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -307,3 +308,33 @@ def test_a_confirmed_change_keeps_the_time_it_was_first_seen(local_server, archi
     assert confirmed.outcome == "changed"
     version = archive.latest_version("acme/doc0")
     assert version.first_seen_at.startswith(first_seen.isoformat()[:19])
+
+
+def test_a_pdf_document_is_versioned_from_its_text(local_server, archive):
+    from test_extract import make_pdf
+
+    local_server.set(
+        "/terms.pdf",
+        make_pdf(["Acme Terms of Service", "We may use your uploads to train our models."]),
+        content_type="application/pdf",
+    )
+    config = make_config(local_server, paths=("/terms.pdf",), select=())
+    [summary] = run(config, archive)
+    assert summary.outcome == "first", summary
+    text = archive.latest_version("acme/doc0").text
+    assert "Acme Terms of Service" in text and "train our models" in text
+    assert archive.fetches("acme/doc0")[0]["bytes"] > 0
+    snapshot = archive.db.execute("SELECT content_type FROM snapshots").fetchone()[0]
+    assert snapshot == "application/pdf"
+
+
+def test_an_oversized_page_is_an_error_and_stores_nothing(local_server, archive):
+    local_server.set("/privacy", page("<p>" + "word " * 50_000 + "</p>"))
+    config = make_config(local_server)
+    doc = config.documents[0]
+    small = Config(
+        path="t", documents=(dataclasses.replace(doc, max_bytes=10_000),), settings=config.settings
+    )
+    [summary] = run(small, archive)
+    assert summary.outcome == "error" and summary.error_class == "too_large"
+    assert archive.db["snapshots"].count == 0 and archive.db["versions"].count == 0
