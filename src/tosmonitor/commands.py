@@ -78,13 +78,10 @@ def make_browser(documents: Sequence[DocumentSpec], enabled: bool | None) -> Any
 
 
 def deliver_alerts(config: Config, archive: Archive) -> dict[str, Any]:
-    """Send the pending deliveries of the configured channels; a summary of what happened."""
-    from .notify.channels import build_channel
-    from .notify.outbox import deliver_pending
+    """Raise "stale" health alerts, then send the pending deliveries; a summary of what happened."""
+    from .scheduler import deliver_and_watch
 
-    channels = {spec.name: build_channel(spec) for spec in config.channels}
-    report = deliver_pending(archive.db, channels)
-    return report.to_dict() if hasattr(report, "to_dict") else dict(vars(report))
+    return deliver_and_watch(config, str(archive.path))
 
 
 def format_summary_table(summaries: Sequence[CheckSummary]) -> str:
