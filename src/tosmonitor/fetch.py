@@ -261,6 +261,20 @@ def _visible_text(markup: str) -> str:
     return _LINES.sub("\n", text).strip()
 
 
+def _long_visible_prefix(markup: str, prefix: int = 12288) -> bool:
+    """Cheap exit for long pages: the first ``prefix`` characters alone already hold more visible text than a
+    block page ever does (used only when no script or style is left open at the cut)."""
+    if len(markup) <= prefix * 2:
+        return False
+    head = markup[:prefix]
+    head = head[: head.rfind(">") + 1]
+    lower = head.lower()
+    for tag in ("script", "style", "template", "svg"):
+        if lower.rfind("<" + tag) > lower.rfind("</" + tag):
+            return False
+    return len(_visible_text(head)) > _WALL_PAGE
+
+
 def _title(markup: str) -> str:
     match = _TITLE.search(markup[:65536])
     if not match:
@@ -297,6 +311,8 @@ def classify_block(status: int, content_type: str | None, text: str) -> str | No
     :returns: a short reason ("Cloudflare challenge", "cookie wall", "access denied"...) or None.
     """
     if status not in _CLASSIFY_STATUSES or not is_text_type(content_type):
+        return None
+    if _long_visible_prefix(text):
         return None
     head = text[:200_000]
     visible = _visible_text(head)
