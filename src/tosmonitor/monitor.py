@@ -313,6 +313,7 @@ class Monitor:
                     if shrunk
                     else "new text held until a second fetch confirms it"
                 )
+                health_state, health_rows = self._health(doc, state, ok=True)
                 self.archive.record_check(
                     CheckRecord(
                         document_id=doc.id,
@@ -323,7 +324,8 @@ class Monitor:
                         changes=changes,
                         suspect_sha256=text_sha,
                         full_fetch=full_fetch,
-                        health_state=self._health(doc, state, ok=True)[0],
+                        health_state=health_state,
+                        extra_deliveries=health_rows,
                     )
                 )
                 return self._summary(doc, "suspect", started, error=note)
