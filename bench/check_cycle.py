@@ -142,8 +142,8 @@ def serve(port: int, docs: int, ready, control) -> None:
 # -- the checking side ----------------------------------------------------------------------------------------
 
 
-def peak_rss_mib() -> float:
-    """Peak resident memory of this process plus its live children (workers), MiB."""
+def peak_rss_mib() -> tuple[float, float]:
+    """Peak resident memory (MiB) of this process, and the sum of its live worker processes' peaks."""
     import resource
 
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -156,7 +156,7 @@ def peak_rss_mib() -> float:
                     children += int(line.split()[1]) / 1024
         except OSError:
             pass
-    return own + children
+    return own, children
 
 
 async def cycle(config: Config, archive: Archive, executor) -> tuple[float, dict[str, int]]:
@@ -208,7 +208,12 @@ def main() -> None:
         )
         for i in range(args.docs)
     )
-    config = Config(path="bench", documents=documents, settings=Settings(host_spacing=0.0, concurrency=32))
+    # confirm_delay=0: a changed page is re-fetched at once to confirm it (the daemon waits 30 s by default)
+    config = Config(
+        path="bench",
+        documents=documents,
+        settings=Settings(host_spacing=0.0, concurrency=32, confirm_delay=0.0),
+    )
     modes = ["static", "dynamic"] if args.mode == "both" else [args.mode]
     rng = random.Random(1)
     try:
@@ -223,9 +228,11 @@ def main() -> None:
                         control.put(("change", rng.sample(range(args.docs), args.docs // 10)))
                     time.sleep(0.5)  # let the queue's feeder thread deliver the command
                     elapsed, outcomes = asyncio.run(cycle(config, archive, executor))
+                    own, workers = peak_rss_mib()
                     print(
                         f"{mode:<8} {label:<12} {args.docs / elapsed:8.1f} docs/s  {elapsed:6.2f} s  "
-                        f"peak RSS {peak_rss_mib():6.1f} MiB  {outcomes}"
+                        f"peak RSS {own + workers:6.1f} MiB (checker {own:.0f} + workers {workers:.0f})  "
+                        f"{outcomes}"
                     )
                 archive.close()
     finally:

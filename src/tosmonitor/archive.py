@@ -514,7 +514,7 @@ class Archive:
         cached = self._keyframes.get(sha)
         if cached is None:
             cached = self.snapshot(sha)[0]
-            if len(self._keyframes) > 256:
+            if len(self._keyframes) > 32:
                 self._keyframes.clear()
             self._keyframes[sha] = cached
         return cached
