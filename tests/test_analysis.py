@@ -3,13 +3,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
+from pathlib import Path
 
 import pytest
 
 from tosmonitor.analysis import Clause, align, analyse, compare, headline, render_report, segment
-from tosmonitor.analysis.detect import classify, retention_of
-from tosmonitor.analysis.segment import split_sentences
+from tosmonitor.analysis import lexicon as lx
+from tosmonitor.analysis.detect import classify, detect, detect_text, plain, retention_of, select
+from tosmonitor.analysis.segment import Document, split_sentences
+from tosmonitor.analysis.stance import profile
 
 
 def _clause(text: str, *heads: str, kind: str = "sentence") -> Clause:
@@ -221,3 +226,94 @@ def test_report_and_headline():
     assert "default_flip_opt_in_to_opt_out" in report
     assert "old: We use your conversations to train our models only if you opt in." in report
     assert "training: opt-in" in report and "training: opt-out" in report
+
+
+# --- speed paths: the fast paths must give exactly what the plain ones give ---------------------------------
+
+_POLICIES = Path(__file__).resolve().parent.parent / "fixtures" / "policies"
+
+
+def _fixture_texts() -> list[str]:
+    return [p.read_text(encoding="utf-8") for p in sorted(_POLICIES.glob("*/v*.md"))]
+
+
+def _hit_key(hit) -> tuple:
+    fields = {
+        f.name: getattr(hit, f.name) for f in dataclasses.fields(hit) if f.name not in ("clause", "extra")
+    }
+    return hit.clause.text, hit.clause.heading_path, hit.clause.kind, tuple(sorted(fields.items()))
+
+
+def test_prefilter_never_drops_a_clause_the_full_path_would_classify():
+    texts = _fixture_texts()
+    assert texts
+    for text in texts:
+        full = detect(segment(text))
+        sparse = detect_text(text)
+        assert [_hit_key(h) for h in sparse] == [_hit_key(h) for h in full]
+        assert profile(sparse).stance == profile(full).stance
+        # selection keeps fewer blocks than the document has, so the test exercises the skipping
+        doc = Document(text)
+        assert len(select(doc)) <= len(doc.blocks)
+
+
+def test_block_selection_keeps_context_and_list_lead():
+    filler = " ".join(f"Sentence number {n} is about delivery." for n in range(12))
+    text = (
+        "# Terms\n\n" + filler + "\n\nYou must not do any of the following:\n\n"
+        + "\n".join(f"- item {n} about delivery" for n in range(10))
+        + "\n- use the content to train a machine learning model\n\n" + filler + "\n"
+    )  # fmt: skip
+    doc = Document(text)
+    kept = select(doc)
+    kinds = [doc.blocks[i].kind for i in kept]
+    assert "paragraph" in kinds  # the lead-in sentence of the list is kept with the list item
+    assert kept[-1] == len(doc.blocks) - 2  # the last paragraph has nothing to say and is skipped
+    hits = detect_text(text)
+    assert [h.ban for h in hits] == [True]
+    assert [_hit_key(h) for h in hits] == [_hit_key(h) for h in detect(segment(text))]
+
+
+def test_might_matter_equals_both_prefilters():
+    samples = [c.text.lower() for text in _fixture_texts() for c in segment(text)]
+    samples += [
+        "the ai act",
+        "email",
+        "a.i. tools",
+        "html",
+        "adopt",
+        "opt in",
+        "sharing",
+        "marshal",
+        "",
+        "mail",
+    ]
+    for low in samples:
+        assert lx.might_matter(low) == bool(lx.PREFILTER.search(low) or lx.SIDE_PREFILTER.search(low)), low
+
+
+def test_guarded_patterns_match_like_the_plain_patterns():
+    guarded = [v for v in vars(lx).values() if isinstance(v, lx.Guarded)]
+    guarded += [
+        p for v in vars(lx).values() if isinstance(v, dict) for p in v.values() if isinstance(p, lx.Guarded)
+    ]
+    assert any(g.needles for g in guarded)
+    texts = [plain(c.text) for text in _fixture_texts() for c in segment(text)]
+    texts += ["We may ſhare your data to train models.", "İf you opt out", "TRAIN", "Opt-Out", ""]
+    for g in guarded:
+        for t in texts:
+            got, want = g.search(t), g.compiled.search(t)
+            assert (got and got.span()) == (want and want.span()), (g.pattern, t)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "needles"),
+    [
+        (r"\bopt(?:ing|ed)?[- ]?out\b|\bdisabl\w+", {"opt", "disabl"}),
+        (r"\btheir (?:own )?models?", {"their "}),
+        (r"\bA\.?I\b", None),  # too short to be worth a substring test
+    ],
+)
+def test_needles(pattern, needles):
+    found = lx.needles(re.compile(pattern, re.IGNORECASE))
+    assert (set(found) if found else None) == needles

@@ -12,83 +12,66 @@ import re
 from dataclasses import dataclass, field, replace
 
 from . import lexicon as lx
-from .segment import Clause, split_sentences
+from .segment import Clause, Document, split_sentences
 
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 _MARKUP = re.compile(r"[*_`]+|<[^>]+>")
-_PASSIVE = re.compile(
+_PASSIVE = lx.rx(
     r"\b(?:used?|using|shared|processed|analy[sz]ed|leveraged|included|incorporated)\s+(?:\w+\s+){0,4}?"
-    r"(?:to|for|in|as)\s+(?:\w+\s+){0,4}?(?:(?:re-?)?train|fine[- ]?tun|develop|improv|build|creat|enhanc)\w*",
-    re.IGNORECASE,
+    r"(?:to|for|in|as)\s+(?:\w+\s+){0,4}?(?:(?:re-?)?train|fine[- ]?tun|develop|improv|build|creat|enhanc)\w*"
 )
-_YOU_TRAIN = re.compile(
+_YOU_TRAIN = lx.rx(
     r"\b(?:you|customers?|developers?)\b\s+(?:\w+\s+){0,2}?(?:can|may|to|will be able to|are able to)\s+"
     r"(?:\w+\s+)?(?:train|fine[- ]?tune|customi[sz]e|build)\b|\ballows? (?:you|customers?|developers?) to\b|"
-    r"\byou (?:\w+ ){0,2}?(?:can|may) use (?:\w+ ){0,3}?(?:outputs?|the services?|our models?|the api) to\b",
-    re.IGNORECASE,
+    r"\byou (?:\w+ ){0,2}?(?:can|may) use (?:\w+ ){0,3}?(?:outputs?|the services?|our models?|the api) to\b"
 )
-_BAN = re.compile(
+_BAN = lx.rx(
     r"\b(?:you|developers?|users?|licensees?|anyone|any person|recipients?|customers?|end users?|authori[sz]ed users?)"
     r"\s+(?:\w+\s+){0,3}?(?:may not|must not|shall not|will not|won['’]t|cannot|can['’]t|agree not to|should not|"
     r"are not (?:permitted|allowed|authori[sz]ed) to|(?:is|are) (?:strictly )?(?:prohibited|forbidden) from|do not)"
     r"(?![\s,]+(?:want|wish|like|opt|prefer)\b)[\s,]+(?:[\w,()]+\s+){0,8}?(?:use|using|train|access|copy|scrape|crawl|develop|build|create|extract|reproduce|"
-    r"exploit|employ|mine|compile|harvest|incorporate|feed|sell|distribute|allow|permit|enable|assist)\b",
-    re.IGNORECASE,
+    r"exploit|employ|mine|compile|harvest|incorporate|feed|sell|distribute|allow|permit|enable|assist)\b"
 )
-_PROHIBITS_USE = re.compile(
+_PROHIBITS_USE = lx.rx(
     r"\b(?:prohibits?|forbids?|(?:does|do) not (?:allow|permit))\s+(?:any |the )?(?:use|using|access|scraping)\b"
-    r"(?![^.]{0,80}\b(?:providers?|vendors?|partners?|processors?)\b)",
-    re.IGNORECASE,
+    r"(?![^.]{0,80}\b(?:providers?|vendors?|partners?|processors?)\b)"
 )
-_PROVIDER_MODELS = re.compile(
-    r"\b(?:providers?|vendors?|partners?|processors?|suppliers?)\b[^.]{0,200}\bits (?:own )?(?:[\w-]+ ){0,2}models?\b",
-    re.IGNORECASE,
+_PROVIDER_MODELS = lx.rx(
+    r"\b(?:providers?|vendors?|partners?|processors?|suppliers?)\b[^.]{0,200}\bits (?:own )?(?:[\w-]+ ){0,2}models?\b"
 )
-_THIS_LICENCE = re.compile(r"\b(?:this|such|the above|that|these) (?:licen[cs]es?|rights?)\b", re.IGNORECASE)
-_GRANT = re.compile(r"\bgrants?\b[^.]{0,200}\blicen[cs]e\b", re.IGNORECASE)
-_REFERS_BACK = re.compile(
+_THIS_LICENCE = lx.rx(r"\b(?:this|such|the above|that|these) (?:licen[cs]es?|rights?)\b")
+_GRANT = lx.rx(r"\bgrants?\b[^.]{0,200}\blicen[cs]e\b")
+_REFERS_BACK = lx.rx(
     r"\b(?:this|such|that|these|the)\s+(?:use|uses|processing|purpose|purposes|setting|feature|activity|sharing|"
     r"program(?:me)?)\b|\b(?:opt(?:ing)?[- ]?out of|turn(?:ing)?|switch(?:ing)?|object(?:ing)? to) (?:this|it|that|such)\b|"
-    r"^(?:this|it) (?:is|will be|can be)\b|\bchoices? you (?:make|have made)\b|\bby default\b",
-    re.IGNORECASE,
+    r"^(?:this|it) (?:is|will be|can be)\b|\bchoices? you (?:make|have made)\b|\bby default\b"
 )
-_CAPABILITY = re.compile(
+_CAPABILITY = lx.rx(
     r"\btrain(?:s|ed|ing)?\s+(?:them|it|our models|the models?|models)\s+(?:to|so that|not to)\s+"
-    r"(?:refuse|be|follow|avoid|behave|respond|decline|recogni[sz]e|detect|identify|reduce|satisfy|comply)",
-    re.IGNORECASE,
+    r"(?:refuse|be|follow|avoid|behave|respond|decline|recogni[sz]e|detect|identify|reduce|satisfy|comply)"
 )
-_USERISH = re.compile(
-    r"\byour\b|\busers?['’]?\b|\bpersonal\b|\bcustomers?['’]?\b|\bmembers?['’]?\b", re.IGNORECASE
-)
-_THEIR_MODELS = re.compile(
-    r"\btheir (?:own )?(?:[\w-]+ ){0,3}(?:models?|AI|artificial intelligence)", re.IGNORECASE
-)
-_NO_USE_WITHOUT = re.compile(
+_USERISH = lx.rx(r"\byour\b|\busers?['’]?\b|\bpersonal\b|\bcustomers?['’]?\b|\bmembers?['’]?\b")
+_THEIR_MODELS = lx.rx(r"\btheir (?:own )?(?:[\w-]+ ){0,3}(?:models?|AI|artificial intelligence)")
+_NO_USE_WITHOUT = lx.rx(
     r"\b(?:not|no)\b[^.]{0,80}\bwithout (?:our|the) (?:prior |express |written |explicit )*(?:consent|permission|"
-    r"authori[sz]ation)",
-    re.IGNORECASE,
+    r"authori[sz]ation)"
 )
-_CONDITIONAL_OPT_OUT = re.compile(
+_CONDITIONAL_OPT_OUT = lx.rx(
     r"\b(?:if|once|when|after|where|should) you(?:['’]ve| have)? (?:\w+ ){0,3}?(?:opt(?:ed)?[- ]?out|turn\w* off|"
-    r"disabl\w*|switch\w* off|object\w*|withdr\w*|chose not|choose not|decline\w*|unselect\w*|uncheck\w*)",
-    re.IGNORECASE,
+    r"disabl\w*|switch\w* off|object\w*|withdr\w*|chose not|choose not|decline\w*|unselect\w*|uncheck\w*)"
 )
-_IF_NOT_WANT = re.compile(
-    r"\b(?:if|should) you (?:do not|don['’]t|no longer) (?:want|wish|like)\b", re.IGNORECASE
-)
-_REGIONAL_RIGHT = re.compile(
+_IF_NOT_WANT = lx.rx(r"\b(?:if|should) you (?:do not|don['’]t|no longer) (?:want|wish|like)\b")
+_REGIONAL_RIGHT = lx.rx(
     r"\b(?:if|where|when) you (?:live|are|reside|are located|are based) in\b|\bfor (?:users|members|individuals|people)"
-    r" (?:in|located in|from) the\b|\bunder (?:the )?(?:GDPR|EU|European|UK)\b|\bin the (?:EU|EEA|UK|European)\b",
-    re.IGNORECASE,
+    r" (?:in|located in|from) the\b|\bunder (?:the )?(?:GDPR|EU|European|UK)\b|\bin the (?:EU|EEA|UK|European)\b"
 )
 
 
-_SHARE_DEVELOP = re.compile(
+_SHARE_DEVELOP = lx.rx(
     r"\b(?:share|disclose|provide|make available)\w*\b[^.;]{0,160}\b(?:with|to)\b[^.;]{0,120}\bto\s+(?:\w+\s+){0,3}?"
-    r"(?:develop|improve|train)\w*\s+(?:\w+\s+){0,2}(?:their|its)\b",
-    re.IGNORECASE,
+    r"(?:develop|improve|train)\w*\s+(?:\w+\s+){0,2}(?:their|its)\b"
 )
-_BOUNDARY = re.compile(r";|\bbut\b|\bhowever\b|\bexcept\b|\bunless\b|:\s", re.IGNORECASE)
+_BOUNDARY = lx.rx(r";|\bbut\b|\bhowever\b|\bexcept\b|\bunless\b|:\s")
 
 
 def plain(text: str) -> str:
@@ -145,7 +128,7 @@ def mentions_training(t: str) -> bool:
     return bool(lx.DEVELOP_AI.search(t))
 
 
-def _labels(t: str, table: dict[str, re.Pattern[str]]) -> tuple[str, ...]:
+def _labels(t: str, table: dict[str, lx.Guarded]) -> tuple[str, ...]:
     return tuple(name for name, pattern in table.items() if pattern.search(t))
 
 
@@ -375,7 +358,7 @@ def _side_hit(clause: Clause, t: str) -> ClauseHit | None:
     )
 
 
-_CELL_BREAK = re.compile(r"\s*(?:\|+|<br\s*/?>|\s[*•]\s)\s*", re.IGNORECASE)
+_CELL_BREAK = lx.rx(r"\s*(?:\|+|<br\s*/?>|\s[*•]\s)\s*")
 _LONG = 400
 
 
@@ -403,6 +386,49 @@ def _link_licence(hit: ClauseHit, recent: list[Clause]) -> ClauseHit:
     return hit
 
 
+# Clauses before a clause that ``detect`` looks at: ``recent`` holds 6 (``previous`` is the last of them), and
+# 6 is more than ``stance._NEIGHBOURS`` (4), so two hits separated by skipped blocks stay more than 4 apart.
+CONTEXT = 6
+
+
+def select(doc: Document) -> list[int]:
+    """The blocks ``detect`` needs: those that can hold a clause it would look at, plus their context.
+
+    A clause is a substring of its block that starts after a space and ends at a block end or an end mark, so a
+    block that matches neither prefilter holds no clause that does (the block test is a superset of the clause
+    test). Each such block brings the blocks before it until ``CONTEXT`` clauses precede it (what ``detect``
+    reads as ``previous``/``recent``), and, for a list item, back to the last block that is not a list item (its
+    last sentence is the item's ``lead``). Heading paths come from the line scan, so nothing else depends on the
+    skipped blocks; clause indexes count over the selection only, which keeps every distance of at most
+    ``CONTEXT`` between a judged clause and its neighbours exact.
+    """
+    keep: set[int] = set()
+    for i, block in enumerate(doc.blocks):
+        if not lx.might_matter(block.text.lower()):
+            continue
+        keep.add(i)
+        need = CONTEXT
+        lead_needed = block.kind == "list_item"
+        j = i - 1
+        while j >= 0 and (need > 0 or lead_needed):
+            keep.add(j)
+            found = doc.clauses_of(j)
+            need -= len(found)
+            if found and doc.blocks[j].kind != "list_item":
+                lead_needed = False
+            j -= 1
+    return sorted(keep)
+
+
+def detect_text(
+    text: str, *, service: str | None = None, cache: dict[tuple[str, ...], ClauseHit | None] | None = None
+) -> list[ClauseHit]:
+    """``detect`` over the clauses of the blocks that ``select`` keeps: the same hits as over every clause of
+    ``segment(text)``, except that clause indexes count over the kept blocks only."""
+    doc = Document(text)
+    return detect(doc.clauses(select(doc)), service=service, cache=cache)
+
+
 def detect(
     clauses: list[Clause],
     *,
@@ -421,8 +447,7 @@ def detect(
     for clause in clauses:
         if clause.kind != "list_item":
             lead = plain(clause.text) if clause.text.rstrip(" *_").endswith(":") else ""
-        low = clause.text.lower()
-        if not lx.PREFILTER.search(low) and not lx.SIDE_PREFILTER.search(low):
+        if not lx.might_matter(clause.text.lower()):
             previous = clause.text
             recent = [*recent[-5:], clause]
             continue

@@ -8,13 +8,140 @@ Everything is written from general policy language; nothing names a particular s
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from typing import Any
 
 _I = re.IGNORECASE
+# Non-ASCII characters that IGNORECASE matches with an ASCII letter although ``str.lower`` does not map them to it.
+_FOLDS = ("ſ", "İ", "ı")
+_MIN_NEEDLE = 3
+_MAX_EXPANSION = 64
 
 
-def rx(pattern: str) -> re.Pattern[str]:
-    """Compile a case-insensitive pattern."""
-    return re.compile(pattern, _I)
+def _expand(items: Iterable[tuple[Any, Any]]) -> frozenset[str] | None:
+    """Every string a parsed sequence can match, when it is a small finite set of literals (else None).
+
+    Zero-width assertions (``\\b``, ``^``) consume nothing, so they add the empty string.
+    """
+    from re import _constants as c
+
+    out: set[str] = {""}
+    for op, av in items:
+        options: frozenset[str] | set[str] | None
+        if op is c.LITERAL and av < 128:
+            options = {chr(av).lower()}
+        elif op is c.AT:
+            options = {""}
+        elif op is c.IN and len(av) <= 4 and all(o is c.LITERAL and a < 128 for o, a in av):
+            options = {chr(a).lower() for _, a in av}
+        elif op is c.SUBPATTERN:
+            options = _expand(av[-1])
+        elif op is c.BRANCH:
+            alternatives = [_expand(alternative) for alternative in av[1]]
+            options = None if any(a is None for a in alternatives) else set().union(*alternatives)  # type: ignore[arg-type]
+        elif op in (c.MAX_REPEAT, c.MIN_REPEAT) and av[1] == 1:
+            inner = _expand(av[2])
+            options = None if inner is None else set(inner) | ({""} if av[0] == 0 else set())
+        else:
+            return None
+        if options is None:
+            return None
+        out = {a + b for a in out for b in options}
+        if len(out) > _MAX_EXPANSION:
+            return None
+    return frozenset(out)
+
+
+def _required(items: Iterable[tuple[Any, Any]]) -> frozenset[str] | None:
+    """Lower-case strings one of which occurs in any text a parsed pattern matches (None when none is known).
+
+    Walks the parse tree: a run of items that expand to a few literal strings (``_expand``) must match one of
+    them; a group, a repeat of at least one and a branch (the union over its alternatives, if each has a set)
+    must match too; the candidate whose shortest string is longest is kept.
+    """
+    from re import _constants as c
+
+    best: frozenset[str] | None = None
+    run: set[str] = {""}
+
+    def consider(candidate: frozenset[str] | None) -> None:
+        nonlocal best
+        if candidate and (best is None or _score(candidate) > _score(best)):
+            best = candidate
+
+    def end_run() -> None:
+        nonlocal run
+        consider(frozenset(run))
+        run = {""}
+
+    for item in items:
+        op, av = item
+        expanded = _expand([item])
+        if expanded is not None:
+            longer = {a + b for a in run for b in expanded}
+            if len(longer) <= _MAX_EXPANSION:
+                run = longer
+                consider(frozenset(run))  # a prefix of the run is required too
+                continue
+            end_run()
+            run = set(expanded)
+            continue
+        end_run()
+        if op is c.SUBPATTERN:
+            consider(_required(av[-1]))
+        elif op is c.BRANCH:
+            alternatives = [_required(alternative) for alternative in av[1]]
+            if all(alternatives):
+                consider(frozenset().union(*alternatives))  # type: ignore[arg-type]
+        elif op in (c.MAX_REPEAT, c.MIN_REPEAT) and av[0] >= 1:
+            consider(_required(av[2]))
+    end_run()
+    return best
+
+
+def _score(candidate: frozenset[str]) -> tuple[bool, int, int]:
+    """Strings of 3+ characters first, then the fewest strings (each costs one substring test), then longer."""
+    shortest = min(len(s) for s in candidate)
+    return shortest >= _MIN_NEEDLE, -len(candidate), shortest
+
+
+def needles(pattern: re.Pattern[str]) -> frozenset[str] | None:
+    """Strings one of which must occur in the lower-cased text for ``pattern`` to match (None: no useful set)."""
+    try:
+        from re import _parser
+
+        found = _required(_parser.parse(pattern.pattern, pattern.flags))
+    except Exception:  # noqa: BLE001 - a private module: without it, patterns simply run unguarded
+        return None
+    return found if found and _score(found)[0] else None
+
+
+class Guarded:
+    """A compiled pattern whose ``search`` first looks for its required strings (``needles``) in the lower-cased
+    text, a plain substring test much cheaper than the pattern; results are those of the pattern itself.
+
+    The test is skipped for texts holding a character that IGNORECASE folds to an ASCII letter but ``lower``
+    does not (``_FOLDS``). Every other method is the compiled pattern's.
+    """
+
+    def __init__(self, pattern: re.Pattern[str]) -> None:
+        self.compiled = pattern
+        self.needles = needles(pattern)
+
+    def search(self, text: str) -> re.Match[str] | None:
+        if self.needles is not None and (text.isascii() or not any(f in text for f in _FOLDS)):
+            low = text.lower()
+            if not any(n in low for n in self.needles):
+                return None
+        return self.compiled.search(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.compiled, name)
+
+
+def rx(pattern: str) -> Guarded:
+    """Compile a case-insensitive pattern (guarded by its required strings, see :class:`Guarded`)."""
+    return Guarded(re.compile(pattern, _I))
 
 
 # Cheap prefilter: a clause that matches none of these cannot be about AI training.
@@ -28,6 +155,29 @@ SIDE_PREFILTER = re.compile(
     r"\bopt|turn|switch|disabl|toggle|object|default|outside|except|exclud|other than|withdr|choice|whether|"
     r"settings? |unsubscrib|deactivat|prevent|stop|if you do|subject to|you live|located|reside|\bshar|disclos"
 )
+# Both prefilters at once, written for speed: plain substrings (a C-level ``in`` test each) and the few
+# alternatives that need a word boundary. ``might_matter(low)`` is true exactly when PREFILTER or SIDE_PREFILTER
+# matches ``low`` (a test in ``tests/test_analysis.py`` checks the equivalence).
+_PREFILTER_WORDS = (
+    "train", "tune", "tuning", "model", "artificial", "machine", "learning", "llm", "generative", "neural",
+    "algorithm", "turn", "switch", "disabl", "toggle", "object", "default", "outside", "except", "exclud",
+    "other than", "withdr", "choice", "whether", "setting ", "settings ", "unsubscrib", "deactivat", "prevent",
+    "stop", "if you do", "subject to", "you live", "located", "reside", "disclos",
+)  # fmt: skip
+_PREFILTER_BOUNDED = re.compile(r"\ba\.?i\b|\bml\b|\bopt|\bshar")
+_BOUNDED_HINTS = ("ai", "a.i", "ml", "opt", "shar")
+
+
+def might_matter(low: str) -> bool:
+    """True when lower-cased ``low`` matches PREFILTER or SIDE_PREFILTER (the clause may say something)."""
+    for word in _PREFILTER_WORDS:
+        if word in low:
+            return True
+    for hint in _BOUNDED_HINTS:
+        if hint in low:
+            return bool(_PREFILTER_BOUNDED.search(low))
+    return False
+
 
 AI_TERM = rx(
     r"artificial[- ]intelligence|\bA\.?I\.?\b|\bGen ?AI\b|machine[- ]learning|\bML\b|\bLLMs?\b|generative|"

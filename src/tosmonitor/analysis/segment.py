@@ -1,9 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Segmentation of normalised policy text into clauses.
+"""Segmentation of normalised policy text into blocks and clauses.
 
-Owns :class:`Clause` and :func:`segment`: headings (``#``) build the heading path, paragraphs are split
-into sentences, list items (``- ``, ``1.``) and table rows (``| a | b |``) are kept whole, so every clause
-can be quoted verbatim as evidence.
+Owns :class:`Block`, :class:`Clause`, :func:`blocks`, :func:`block_clauses` and :func:`segment`. A cheap line
+scan cuts the text into blocks (a paragraph, a list item or a table row) and tracks the heading path (``#``
+headings) of each; a block is then split into clauses: paragraphs and list items into sentences, table rows
+kept whole, so every clause can be quoted verbatim as evidence. Splitting is the costly step, so callers that
+need only some blocks (see ``detect.select``) split only those.
 """
 
 from __future__ import annotations
@@ -16,12 +18,18 @@ _LIST = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)]|[a-z][.)]|\([a-z0-9]{1,4}\))\s+
 _TABLE_SEP = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
 _RULE = re.compile(r"^\s*(?:-\s*){3,}$|^\s*(?:\*\s*){3,}$|^\s*_{3,}\s*$")
 # A sentence ends at . ! ? (optionally followed by closing quotes/brackets) before a capital or an opener.
-_SENT_END = re.compile(r"(?<=[.!?])[\"'”’)\]*_]*\s+(?=[\"'“‘(\[*_]*[A-Z0-9])")
+# The match starts at the end mark itself (a leading character class lets ``re`` skip ahead quickly).
+_SENT_END = re.compile(r"[.!?][\"'”’)\]*_]*\s+(?=[\"'“‘(\[*_]*[A-Z0-9])")
 _ABBREV = re.compile(
     r"(?:\b(?:e\.g|i\.e|etc|inc|ltd|llc|co|corp|no|nos|vs|mr|mrs|ms|dr|st|art|sec|para|fig|approx|incl|"
     r"u\.s|u\.k|e\.u|cf|viz|al|jr|sr|ph\.d)\.|\b[A-Z]\.)$",
     re.IGNORECASE,
 )
+# The longest abbreviation ("approx.") plus the character its \b looks at fits well within this tail.
+_ABBREV_TAIL = 16
+_WORDCHAR = re.compile(r"\w")
+_MARKS = re.compile(r"[*_`]+")
+_LIST_START = frozenset("-*+•(abcdefghijklmnopqrstuvwxyz")
 
 
 @dataclass(frozen=True)
@@ -39,15 +47,25 @@ class Clause:
         return " > ".join(self.heading_path)
 
 
+@dataclass(frozen=True)
+class Block:
+    """A paragraph (its lines joined by one space), a list item (without its marker) or a table row."""
+
+    kind: str  # paragraph | list_item | table_row
+    text: str
+    heading_path: tuple[str, ...]
+
+
 def split_sentences(paragraph: str) -> list[str]:
     """Split a paragraph into sentences, keeping abbreviations such as "e.g." and "Inc." intact."""
     out: list[str] = []
     start = 0
     for m in _SENT_END.finditer(paragraph):
-        head = paragraph[start : m.start()].rstrip("\"'”’)]*_")
+        end = m.start() + 1  # just after the end mark
+        head = paragraph[max(start, end - _ABBREV_TAIL) : end].rstrip("\"'”’)]*_")
         if _ABBREV.search(head):
             continue
-        piece = paragraph[start : m.start()].strip()
+        piece = paragraph[start:end].strip()
         if piece:
             out.append(piece)
         start = m.end()
@@ -58,7 +76,102 @@ def split_sentences(paragraph: str) -> list[str]:
 
 
 def _heading_text(raw: str) -> str:
-    return re.sub(r"[*_`]+", "", raw).strip()
+    return _MARKS.sub("", raw).strip()
+
+
+def blocks(text: str) -> list[Block]:
+    """Cut normalised text into blocks, each with the heading path above it (headings and rules omitted)."""
+    out: list[Block] = []
+    stack: list[tuple[int, str]] = []
+    path: tuple[str, ...] = ()
+    para: list[str] = []
+
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped:
+            if para:
+                out.append(Block("paragraph", " ".join(para), path))
+                para = []
+            continue
+        first = stripped[0]
+        if first in "-*_" and _RULE.match(stripped):
+            if para:
+                out.append(Block("paragraph", " ".join(para), path))
+                para = []
+            continue
+        if first == "#":
+            heading = _HEADING.match(stripped)
+            if heading:
+                if para:
+                    out.append(Block("paragraph", " ".join(para), path))
+                    para = []
+                level = len(heading.group(1))
+                while stack and stack[-1][0] >= level:
+                    stack.pop()
+                title = _heading_text(heading.group(2))
+                if title:
+                    stack.append((level, title))
+                path = tuple(h for _, h in stack)
+                continue
+        if first == "|":
+            if para:
+                out.append(Block("paragraph", " ".join(para), path))
+                para = []
+            if not _TABLE_SEP.match(stripped):
+                out.append(Block("table_row", stripped, path))
+            continue
+        if first in _LIST_START or first.isdecimal():
+            item = _LIST.match(line)
+            if item:
+                if para:
+                    out.append(Block("paragraph", " ".join(para), path))
+                    para = []
+                out.append(Block("list_item", item.group(1), path))
+                continue
+        para.append(stripped)
+    if para:
+        out.append(Block("paragraph", " ".join(para), path))
+    return out
+
+
+def block_clauses(block: Block) -> list[tuple[str, str]]:
+    """The clauses of one block as (kind, text) pairs, in order (pieces without a word character dropped)."""
+    if block.kind == "table_row":
+        pieces = [block.text]
+        kind = "table_row"
+    else:
+        pieces = split_sentences(block.text)
+        kind = "sentence" if block.kind == "paragraph" else "list_item"
+    out = []
+    for piece in pieces:
+        piece = piece.strip()
+        if piece and _WORDCHAR.search(piece):
+            out.append((kind, piece))
+    return out
+
+
+class Document:
+    """The blocks of one text, split into clauses on demand (each block at most once)."""
+
+    def __init__(self, text: str) -> None:
+        self.blocks = blocks(text)
+        self._split: dict[int, list[tuple[str, str]]] = {}
+
+    def clauses_of(self, i: int) -> list[tuple[str, str]]:
+        """The (kind, text) clauses of block ``i``."""
+        out = self._split.get(i)
+        if out is None:
+            out = self._split[i] = block_clauses(self.blocks[i])
+        return out
+
+    def clauses(self, selected: list[int] | None = None) -> list[Clause]:
+        """Clauses of the selected blocks (all blocks when ``None``), ``index`` counting from 0 over them."""
+        out: list[Clause] = []
+        for i in range(len(self.blocks)) if selected is None else selected:
+            path = self.blocks[i].heading_path
+            for kind, piece in self.clauses_of(i):
+                out.append(Clause(piece, path, kind, len(out)))
+        return out
 
 
 def segment(text: str) -> list[Clause]:
@@ -67,50 +180,4 @@ def segment(text: str) -> list[Clause]:
     :param text: Markdown-like normalised text (headings, paragraphs, list items, table rows).
     :returns: clauses in document order, ``index`` counting from 0.
     """
-    clauses: list[Clause] = []
-    stack: list[tuple[int, str]] = []
-    para: list[str] = []
-
-    def path() -> tuple[str, ...]:
-        return tuple(h for _, h in stack)
-
-    def add(kind: str, piece: str) -> None:
-        piece = piece.strip()
-        if piece and re.search(r"\w", piece):
-            clauses.append(Clause(piece, path(), kind, len(clauses)))
-
-    def flush() -> None:
-        if para:
-            for sentence in split_sentences(" ".join(para)):
-                add("sentence", sentence)
-            para.clear()
-
-    for line in text.splitlines():
-        stripped = line.strip()
-        if not stripped or _RULE.match(stripped):
-            flush()
-            continue
-        heading = _HEADING.match(stripped)
-        if heading:
-            flush()
-            level = len(heading.group(1))
-            while stack and stack[-1][0] >= level:
-                stack.pop()
-            title = _heading_text(heading.group(2))
-            if title:
-                stack.append((level, title))
-            continue
-        if stripped.startswith("|"):
-            flush()
-            if not _TABLE_SEP.match(stripped):
-                add("table_row", stripped)
-            continue
-        item = _LIST.match(line)
-        if item:
-            flush()
-            for sentence in split_sentences(item.group(1)):
-                add("list_item", sentence)
-            continue
-        para.append(stripped)
-    flush()
-    return clauses
+    return Document(text).clauses()

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .detect import ClauseHit, detect
+from .detect import ClauseHit, detect_text
 from .lexicon import REGIONS
-from .segment import segment
 
 MAX_EVIDENCE = 6
 _NEIGHBOURS = 4
@@ -187,8 +186,8 @@ def profile(hits: list[ClauseHit]) -> Profile:
 
 
 def profile_text(text: str, *, service: str | None = None) -> Profile:
-    """Segment, detect and resolve one version."""
-    return profile(detect(segment(text), service=service))
+    """Segment (the blocks that can matter only), detect and resolve one version."""
+    return profile(detect_text(text, service=service))
 
 
 def analyse(text: str, *, service: str | None = None) -> Stance:
