@@ -33,10 +33,14 @@ from tosmonitor.monitor import Monitor  # noqa: E402
 
 HOSTS = [f"127.0.0.{i}" for i in range(1, 11)]
 WORDS = (
-    "data personal information service account content use share process provide improve partners "
+    "data personal information service account content use share process provide partners payment "
     "security rights request delete access legal basis consent legitimate interests cookies advertising "
-    "retention countries transfer affiliates models features settings choices opt out members public"
+    "retention countries transfer affiliates profile members public messages contact address device"
 ).split()
+AI_PARAGRAPH = (
+    "<p>We may use the content you post to develop and improve our artificial intelligence features. "
+    "You can change this in your settings at any time.</p>"
+)
 
 
 def make_page(doc: int, revision: int) -> bytes:
@@ -71,6 +75,7 @@ def make_page(doc: int, revision: int) -> bytes:
                 )
                 + "</table>"
             )
+    parts.append(AI_PARAGRAPH)  # one clause about AI, as in many policies today
     if revision:
         parts.append(f"<p>Revision {revision}: we changed how we use your data for purpose {revision}.</p>")
     parts.append("</main><footer>© Service <!--NONCE--></footer></body></html>")
