@@ -317,3 +317,19 @@ def test_guarded_patterns_match_like_the_plain_patterns():
 def test_needles(pattern, needles):
     found = lx.needles(re.compile(pattern, re.IGNORECASE))
     assert (set(found) if found else None) == needles
+
+
+def test_party_order_does_not_depend_on_set_order():
+    from tosmonitor.analysis.stance import _sorted
+
+    values = ["third parties", "Third Parties", "affiliates", "Beta Labs"]
+    assert (
+        _sorted(set(values))
+        == _sorted(set(reversed(values)))
+        == (
+            "affiliates",
+            "Beta Labs",
+            "Third Parties",
+            "third parties",
+        )
+    )

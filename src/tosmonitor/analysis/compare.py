@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .detect import ClauseHit, detect, plain
+from .detect import ClauseHit, detect
 from .lexicon import REGIONS
 from .segment import Clause, segment
 from .stance import Profile, Stance, profile
@@ -23,8 +23,13 @@ _MONTHS = (
     r"january|february|march|april|may|june|july|august|september|october|november|december|"
     r"jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec"
 )
-_NOISE = re.compile(r"\b(?:" + _MONTHS + r")\b|\d+|[^\w\s]|_")
 _WORD = re.compile(r"[a-z]{3,}")
+# norm_key in steps that ``re`` runs fast (see its docstring for why they equal the one-pass definition).
+_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+_TAG = re.compile(r"<[^>]+>")
+_MARKS = re.compile(r"[*_`]+")
+_MONTH = re.compile(r"\b(?:" + _MONTHS + r")\b")
+_LETTERS = re.compile(r"[^\W\d_]+")
 
 
 @dataclass(frozen=True)
@@ -73,8 +78,18 @@ class Comparison:
 
 
 def norm_key(text: str) -> str:
-    """A clause reduced to its words: case, punctuation, numbering, dates and link targets ignored."""
-    return " ".join(_NOISE.sub(" ", plain(text).lower().replace("’", "").replace("'", "")).split())
+    """A clause reduced to its words: case, punctuation, numbering, dates and link targets ignored.
+
+    The words of ``plain(text)`` lower-cased, apostrophes dropped, then with month names, digits, punctuation
+    and ``_`` as separators. Computed in cheaper equivalent steps: tags go before the emphasis marks (no mark is
+    a ``<``), whitespace is not collapsed (the final split does it), a month name is a whole run of word
+    characters (``\\b`` on both sides) and what is left are the runs of letters.
+    """
+    text = _LINK.sub(r"\1", text)
+    if "<" in text:
+        text = _TAG.sub("", text)
+    text = _MARKS.sub("", text).replace("|", " ; ").lower().replace("’", "").replace("'", "")
+    return " ".join(_LETTERS.findall(_MONTH.sub(" ", text)))
 
 
 def is_cosmetic(old_text: str, new_text: str) -> bool:

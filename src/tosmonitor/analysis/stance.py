@@ -80,7 +80,8 @@ def _near(hit: ClauseHit, others: list[ClauseHit]) -> list[ClauseHit]:
 
 
 def _sorted(values: set[str]) -> tuple[str, ...]:
-    return tuple(sorted(values, key=lambda v: (v not in _PRIMARY_PARTIES, v.lower())))
+    # The last key breaks ties between spellings ("third parties", "Third Parties") whatever the set order.
+    return tuple(sorted(values, key=lambda v: (v not in _PRIMARY_PARTIES, v.lower(), v)))
 
 
 def profile(hits: list[ClauseHit]) -> Profile:
