@@ -147,13 +147,16 @@ def serve(port: int, docs: int, ready, control) -> None:
 # -- the checking side ----------------------------------------------------------------------------------------
 
 
-def peak_rss_mib() -> tuple[float, float]:
-    """Peak resident memory (MiB) of this process, and the sum of its live worker processes' peaks."""
+def peak_rss_mib(exclude: int | None = None) -> tuple[float, float]:
+    """Peak resident memory (MiB) of this process, and the sum of its live worker processes' peaks
+    (``exclude``: the page server's pid, which is a child too)."""
     import resource
 
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     children = 0.0
     for pid in multiprocessing.active_children():
+        if pid.pid == exclude:
+            continue
         try:
             status = Path(f"/proc/{pid.pid}/status").read_text()
             for line in status.splitlines():
@@ -233,7 +236,7 @@ def main() -> None:
                         control.put(("change", rng.sample(range(args.docs), args.docs // 10)))
                     time.sleep(0.5)  # let the queue's feeder thread deliver the command
                     elapsed, outcomes = asyncio.run(cycle(config, archive, executor))
-                    own, workers = peak_rss_mib()
+                    own, workers = peak_rss_mib(exclude=server.pid)
                     print(
                         f"{mode:<8} {label:<12} {args.docs / elapsed:8.1f} docs/s  {elapsed:6.2f} s  "
                         f"peak RSS {own + workers:6.1f} MiB (checker {own:.0f} + workers {workers:.0f})  "

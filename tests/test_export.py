@@ -286,7 +286,7 @@ def test_export_streams_without_loading_all_texts(archive: Archive, tmp_path: Pa
             training="none",
             first=False,
         )
-    archive._text_cache.clear()  # filled by the writes above
+    archive.clear_caches()  # filled by the writes above
     result = export(archive, "jsonl", tmp_path / "many")
     assert result.counts["versions"] == 85
     assert len(archive._text_cache) <= 65

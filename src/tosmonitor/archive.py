@@ -560,6 +560,17 @@ class Archive:
 
     # -- versions ----------------------------------------------------------------------------------------
 
+    def _cache_text(self, version_id: int, data: bytes) -> None:
+        """Keep recently used version texts (the base of the next delta), at most 32 of them."""
+        while len(self._text_cache) >= 32:
+            self._text_cache.pop(next(iter(self._text_cache)))
+        self._text_cache[version_id] = data
+
+    def clear_caches(self) -> None:
+        """Forget cached texts and snapshots (long imports call this between documents)."""
+        self._text_cache.clear()
+        self._keyframes.clear()
+
     def _version_bytes(self, version_id: int) -> bytes:
         cached = self._text_cache.get(version_id)
         if cached is not None:
@@ -572,9 +583,7 @@ class Archive:
         blob, codec, base_id = row
         base = self._version_bytes(base_id) if codec == "zstd-delta" else None
         data = decompress(blob, codec, base)
-        if len(self._text_cache) > 64:
-            self._text_cache.clear()
-        self._text_cache[version_id] = data
+        self._cache_text(version_id, data)
         return data
 
     def text(self, version_id: int) -> str:
@@ -664,7 +673,7 @@ class Archive:
             "INSERT INTO versions_fts(rowid, text, document_id) VALUES (?, ?, ?)",
             [version_id, new.text, doc_id],
         )
-        self._text_cache[version_id] = data
+        self._cache_text(version_id, data)
         return int(version_id)
 
     # -- changes -----------------------------------------------------------------------------------------

@@ -384,7 +384,7 @@ def _write_steps(archive: Archive, doc: _PlannedDocument, steps: list[_Step], re
             report.changes += 1 if step.change else 0
     # The archive caches the texts it writes (for the next delta); drop them between documents so memory
     # does not grow with the size of the import.
-    archive._text_cache.clear()
+    archive.clear_caches()
     report.documents += 1
     if report.versions > before:
         report.document_ids.append(doc.doc_id)

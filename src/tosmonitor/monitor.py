@@ -212,10 +212,15 @@ class Monitor:
     # next scheduled check instead). Defaults to the configuration's ``confirm_delay``.
     confirm_delay: float | None = -1.0
     _own_fetcher: bool = field(default=False, init=False)
+    _slots: asyncio.Semaphore = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.confirm_delay is not None and self.confirm_delay < 0:
             self.confirm_delay = self.config.settings.confirm_delay
+        # Checks past their fetch hold a page body until it is extracted and recorded; bounding how many run
+        # at once bounds memory when extraction is slower than fetching (documents waiting for their host's
+        # turn hold no body, so this can be generous).
+        self._slots = asyncio.Semaphore(max(32, 4 * self.config.settings.concurrency))
 
     async def __aenter__(self) -> Monitor:
         if self.fetcher is None:
@@ -237,16 +242,27 @@ class Monitor:
         return list(await asyncio.gather(*(self.check(doc) for doc in documents)))
 
     async def check(self, doc: DocumentSpec) -> CheckSummary:
-        """Check one document and record what it learnt. Never raises for page problems."""
+        """Check one document and record what it learnt. Never raises for page problems.
+
+        A suspect text is fetched again ``confirm_delay`` later (without holding a check slot meanwhile).
+        """
         started = time.monotonic()
+        async with self._slots:
+            summary = await self._check_within_deadline(doc, started)
+        if summary.outcome == "suspect" and self.confirm_delay is not None:
+            await asyncio.sleep(self.confirm_delay)
+            async with self._slots:
+                summary = await self._check_within_deadline(doc, started)
+        if self.on_result is not None:
+            self.on_result(summary)
+        return summary
+
+    async def _check_within_deadline(self, doc: DocumentSpec, started: float) -> CheckSummary:
         try:
             async with asyncio.timeout(self.check_deadline):
-                summary = await self._check(doc, started)
-                if summary.outcome == "suspect" and self.confirm_delay is not None:
-                    await asyncio.sleep(self.confirm_delay)
-                    summary = await self._check(doc, started)
+                return await self._check(doc, started)
         except TimeoutError:
-            summary = self._record_error(
+            return self._record_error(
                 doc,
                 self.archive.state(doc.id),
                 [],
@@ -254,9 +270,6 @@ class Monitor:
                 f"the check did not finish within {self.check_deadline:g} s",
                 started,
             )
-        if self.on_result is not None:
-            self.on_result(summary)
-        return summary
 
     # -- the steps ---------------------------------------------------------------------------------------
 
