@@ -131,6 +131,12 @@ def cli() -> None:
     "--deliver/--no-deliver", default=True, show_default=True, help="Send queued alerts after the pass."
 )
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
+@click.option(
+    "--workers",
+    type=int,
+    default=None,
+    help="Processes for extraction and analysis (default: 1 from 16 documents on, else 0).",
+)
 @json_option
 @_wrap_errors
 def check(
@@ -141,6 +147,7 @@ def check(
     browser: bool | None,
     deliver: bool,
     progress: bool | None,
+    workers: int | None,
     as_json: bool,
 ) -> None:
     """Check the documents once and record what changed (for cron).
@@ -165,7 +172,13 @@ def check(
         archive.acquire_lock(wait=wait)
         show_progress = sys.stderr.isatty() if progress is None else progress
         summaries, report = run_check_command(
-            config, archive, documents, progress=show_progress, browser=browser, deliver=deliver
+            config,
+            archive,
+            documents,
+            progress=show_progress,
+            browser=browser,
+            deliver=deliver,
+            workers=workers,
         )
     finally:
         archive.close()
@@ -388,6 +401,9 @@ def compare(
     show_default=True,
     help="Overdue documents' first checks are spread over this many seconds (at most their interval).",
 )
+@click.option(
+    "--workers", default=1, show_default=True, help="Processes for extraction and analysis (0: inline)."
+)
 @click.option("--browser/--no-browser", default=None, help="Enable the headless-browser fetcher.")
 @_wrap_errors
 def daemon(
@@ -399,6 +415,7 @@ def daemon(
     stop_deadline: float,
     check_deadline: float,
     startup_spread: float,
+    workers: int,
     browser: bool | None,
 ) -> None:
     """Run every document on its schedule until SIGTERM (SIGHUP reloads the configuration)."""
@@ -416,6 +433,7 @@ def daemon(
         check_deadline=check_deadline,
         browser=make_browser(config.documents, browser),
         startup_spread=startup_spread,
+        workers=workers,
     )
     sys.exit(asyncio.run(service.run()))
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from .archive import Archive
 from .models import Config, DocumentSpec
-from .monitor import CheckSummary, run_check
+from .monitor import CheckSummary, make_executor, run_check
 
 
 def run_check_command(
@@ -24,9 +24,12 @@ def run_check_command(
     progress: bool = False,
     browser: bool | None = None,
     deliver: bool = True,
+    workers: int | None = None,
 ) -> tuple[list[CheckSummary], dict[str, Any]]:
     """Check ``documents`` once, then deliver the alerts queued (unless ``deliver`` is false)."""
-    return asyncio.run(_run(config, archive, documents, progress=progress, browser=browser, deliver=deliver))
+    return asyncio.run(
+        _run(config, archive, documents, progress=progress, browser=browser, deliver=deliver, workers=workers)
+    )
 
 
 async def _run(
@@ -37,6 +40,7 @@ async def _run(
     progress: bool,
     browser: bool | None,
     deliver: bool,
+    workers: int | None,
 ) -> tuple[list[CheckSummary], dict[str, Any]]:
     done = 0
     total = len(documents)
@@ -53,7 +57,14 @@ async def _run(
             sys.stderr.flush()
 
     browser_fetcher = make_browser(documents, browser)
-    summaries = await run_check(config, archive, documents, on_result=on_result, browser=browser_fetcher)
+    executor = make_executor(workers, len(documents))
+    try:
+        summaries = await run_check(
+            config, archive, documents, on_result=on_result, browser=browser_fetcher, executor=executor
+        )
+    finally:
+        if executor is not None:
+            executor.shutdown(cancel_futures=True)
     if progress:
         sys.stderr.write("\n")
     report: dict[str, Any] = {}

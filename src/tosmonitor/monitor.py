@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import multiprocessing
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -184,6 +185,22 @@ def _stats_dict(text_diff: Any) -> dict[str, Any]:
     if hasattr(stats, "__dataclass_fields__"):
         return {key: getattr(stats, key) for key in stats.__dataclass_fields__}
     return dict(stats)
+
+
+AUTO_WORKERS_FROM = 16  # documents in a run from which a worker process pays for its start-up
+
+
+def make_executor(workers: int | None, documents: int) -> Executor | None:
+    """A process pool for extraction and analysis, so they run beside fetching and storing on another core.
+
+    ``None`` (auto): one worker when there are at least ``AUTO_WORKERS_FROM`` documents; ``0``: inline.
+    One worker measured best on two cores: the checking process itself keeps the other one busy.
+    """
+    if workers is None:
+        workers = 1 if documents >= AUTO_WORKERS_FROM else 0
+    if workers <= 0:
+        return None
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
 
 
 def fetcher_for(settings: Settings) -> Fetcher:

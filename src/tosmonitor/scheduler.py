@@ -40,7 +40,7 @@ from .archive import Archive, iso, parse_iso
 from .config import load_config
 from .errors import TosMonitorError
 from .models import Config, DocumentSpec
-from .monitor import CheckSummary, Monitor, fetcher_for
+from .monitor import CheckSummary, Monitor, fetcher_for, make_executor
 
 MAX_STARTUP_SPREAD = 600.0
 
@@ -188,6 +188,7 @@ class Daemon:
         browser: Any = None,
         rng: random.Random | None = None,
         startup_spread: float = MAX_STARTUP_SPREAD,
+        workers: int = 1,
     ) -> None:
         self.config_path = config_path
         self.db_path = db_path
@@ -200,6 +201,7 @@ class Daemon:
         self.browser = browser
         self.rng = rng or random.Random()
         self.startup_spread = startup_spread
+        self.workers = workers
         self.metrics = Metrics()
         self.config: Config | None = None
         self.specs: dict[str, DocumentSpec] = {}
@@ -219,10 +221,12 @@ class Daemon:
         self.archive = Archive(self.db_path)
         self.archive.sync_documents(self.config.documents)
         self.fetcher = fetcher_for(self.config.settings)
+        self.executor = make_executor(self.workers, self.workers)
         self.monitor = Monitor(
             self.config,
             self.archive,
             fetcher=self.fetcher,
+            executor=self.executor,
             browser=self.browser,
             on_result=self._on_result,
             check_deadline=self.check_deadline,
@@ -304,6 +308,8 @@ class Daemon:
             server.close()
             await server.wait_closed()
         await self.fetcher.aclose()
+        if self.executor is not None:
+            self.executor.shutdown(cancel_futures=True)
         if self.browser is not None:
             await self.browser.aclose()
         self.archive.close()
