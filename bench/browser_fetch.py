@@ -5,7 +5,7 @@ Serves N script-rendered pages on 127.0.0.1 (an empty shell whose policy text a 
 delay, plus an image that the fetcher must not load), fetches them all through one ``BrowserFetcher`` and
 prints throughput and the resident memory (RSS sum) of the Chromium processes, sampled while it runs.
 
-    python bench/browser_fetch.py [--pages 50] [--concurrency 2] [--quiet-period 0.25] [--json]
+    python bench/browser_fetch.py [--pages 50] [--concurrency 2] [--quiet-period 0.15] [--json]
 
 Needs Playwright and the system Chromium (see docs/browser.md). psutil is used when installed, else /proc.
 """
@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, default=50)
     parser.add_argument("--concurrency", type=int, default=2)
-    parser.add_argument("--quiet-period", type=float, default=0.25)
+    parser.add_argument("--quiet-period", type=float, default=0.15)
     parser.add_argument("--restart-every", type=int, default=50)
     parser.add_argument("--paragraphs", type=int, default=40, help="paragraphs of text per page")
     parser.add_argument("--delay-ms", type=int, default=50, help="delay before the script inserts the text")

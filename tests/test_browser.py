@@ -25,6 +25,15 @@ from tosmonitor.browser import BrowserFetcher, BrowserUnavailable, browser_avail
 from tosmonitor.models import FetchOutcome, FetchResult
 
 PAGES = Path(__file__).parent / "pages_js"
+
+# Quiet text at once, then the real text from a slow API call: only the pending request says it is not done.
+FETCHING = b"""<!doctype html><html><head><meta charset="utf-8"><title>Privacy</title></head><body>
+<main id="privacy"><p>Loading the policy...</p></main>
+<script>
+  fetch("/slow-api").then(function (r) { return r.text(); }).then(function (text) {
+    document.getElementById("privacy").innerHTML = "<p>" + text + "</p>";
+  });
+</script></body></html>"""
 PLAYWRIGHT_MISSING = "playwright is not installed (pip install 'tosmonitor[browser]')"
 
 try:
@@ -52,6 +61,11 @@ class _Site(BaseHTTPRequestHandler):
             self._send(
                 200 if passed else 403, (PAGES / ("gated.html" if passed else "gate.html")).read_bytes()
             )
+        elif path == "/fetching.html":
+            self._send(200, FETCHING)
+        elif path == "/slow-api":
+            time.sleep(0.6)
+            self._send(200, b"We do not train models on your messages.", "text/plain")
         elif path == "/pixel.png":
             self._send(200, b"\x89PNG\r\n\x1a\n", "image/png")
         elif path == "/app.js":
@@ -168,6 +182,17 @@ def test_progressive_page_yields_every_paragraph(
     assert (
         result.elapsed >= 1.0 + fetcher.quiet_period * 0.9
     )  # waited for the last one, then the quiet period
+
+
+@pytest.mark.browser
+def test_pending_request_holds_a_quiet_page(
+    site: Any, runner: asyncio.Runner, fetcher: BrowserFetcher
+) -> None:
+    base, _log = site
+    result = runner.run(fetcher.fetch(f"{base}/fetching.html", wait_for=["#privacy"], timeout=10))
+    assert result.outcome is FetchOutcome.OK, result.error
+    assert selected_text(result.body or b"", "#privacy") == "We do not train models on your messages."
+    assert result.elapsed >= 0.6
 
 
 @pytest.mark.browser
