@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 from click.testing import CliRunner
 
@@ -229,8 +230,15 @@ def test_sigkill_mid_run_leaves_a_consistent_archive(tmp_path, local_server):
                         break
             except Exception:
                 continue
+    workers = [child.pid for child in psutil.Process(process.pid).children(recursive=True)]
     process.send_signal(signal.SIGKILL)
     process.wait(10)
+    deadline = time.monotonic() + 10
+    while any(
+        psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE for pid in workers
+    ):
+        assert time.monotonic() < deadline, "worker processes outlived the killed check"
+        time.sleep(0.2)
     with Archive(db) as archive:
         assert archive.integrity_problems() == []
         done = archive.db["fetches"].count

@@ -25,6 +25,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import multiprocessing
+import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -200,7 +202,24 @@ def make_executor(workers: int | None, documents: int) -> Executor | None:
         workers = 1 if documents >= AUTO_WORKERS_FROM else 0
     if workers <= 0:
         return None
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    return ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=exit_with_parent,
+        initargs=(os.getpid(),),
+    )
+
+
+def exit_with_parent(parent_pid: int, poll: float = 1.0) -> None:
+    """Worker initializer: end this worker when its parent is gone (even after a SIGKILL, which leaves pool
+    workers waiting forever on a queue they hold both ends of)."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(poll)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def fetcher_for(settings: Settings) -> Fetcher:
