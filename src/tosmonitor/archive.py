@@ -31,38 +31,20 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 import zstandard
 
+from .clock import iso, parse_iso, utcnow
 from .errors import ArchiveError, ArchiveLocked
 from .models import DocumentSpec, FetchResult
 
 KEYFRAME_EVERY = 16
 _LEVEL = 6
 MIGRATIONS = sqlite_utils.Migrations("tosmonitor")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso(moment: datetime | None) -> str | None:
-    """ISO-8601 UTC with a trailing Z, second precision kept to microseconds when present."""
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def parse_iso(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def sha256_hex(data: bytes | str) -> str:
@@ -338,7 +320,9 @@ class Archive:
             if isinstance(exc, ArchiveError):
                 raise
             mode = "read-only" if readonly else ""
-            raise ArchiveError(f"{self.path}: cannot open the archive {mode}: {exc}".replace("  ", " ")) from exc
+            raise ArchiveError(
+                f"{self.path}: cannot open the archive {mode}: {exc}".replace("  ", " ")
+            ) from exc
         self._text_cache: dict[int, bytes] = {}
         self._keyframes: dict[str, bytes] = {}
         self._lock_file: Any = None

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
+from . import clock
 from .cli import EXIT_USAGE, CommandError, _wrap_errors, cli, db_option, echo_json, json_option
 
 
@@ -22,14 +23,9 @@ def _parse_date(value: str | None, option: str, *, end: bool = False) -> datetim
     if not value:
         return None
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return clock.parse_date(value, end_of_day=end)
     except ValueError:
         raise CommandError(f"{option}: bad date {value!r} (use ISO, e.g. 2024-05-01)", EXIT_USAGE) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    if end and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        moment += timedelta(days=1) - timedelta(microseconds=1)
-    return moment
 
 
 def _open(db_path: str, *, readonly: bool) -> Any:

@@ -24,7 +24,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from .archive import Archive, iso, iter_rows, parse_iso, utcnow
+from .archive import Archive, iter_rows
+from .clock import iso, parse_iso, utcnow
 from .errors import ArchiveError, InputError
 
 __all__ = [

@@ -34,7 +34,8 @@ from urllib.parse import urlsplit
 import httpx
 import yaml
 
-from .archive import Archive, CheckRecord, NewChange, NewVersion, PageFetch, parse_iso, sha256_hex
+from .archive import Archive, CheckRecord, NewChange, NewVersion, PageFetch, sha256_hex
+from .clock import parse_iso
 from .config import _OTA_FILTERS, KNOWN_FILTERS, parse_config, slugify
 from .errors import ConfigError, FetchError, InputError
 from .models import FetchOutcome, FetchResult, Rules, Source

@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from . import analysis
@@ -45,6 +45,7 @@ from .archive import (
     iso,
     sha256_hex,
 )
+from .clock import utcnow
 from .diff import diff_texts, excerpt
 from .errors import ExtractError, FetchError
 from .extract import EXTRACTOR_VERSION, extract_pages, page_has_scripts
@@ -52,10 +53,6 @@ from .fetch import Fetcher, classify_block
 from .models import Config, DocumentSpec, FetchOutcome, FetchResult, Settings
 from .notify.health import HealthState, next_health
 from .notify.routing import plan_deliveries
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

@@ -36,17 +36,14 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from .archive import Archive, iso, parse_iso
+from .archive import Archive
+from .clock import iso, parse_iso, utcnow
 from .config import load_config
 from .errors import TosMonitorError
 from .models import Config, DocumentSpec
 from .monitor import CheckSummary, Monitor, fetcher_for, make_executor
 
 MAX_STARTUP_SPREAD = 600.0
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def first_run_time(

@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .archive import Archive, iter_rows, parse_iso
+from .archive import Archive, iter_rows
+from .clock import parse_iso
 from .errors import InputError
 
 __all__ = [

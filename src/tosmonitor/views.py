@@ -9,22 +9,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from . import clock
 from . import diff as diffing
 from .archive import Archive
 from .errors import ArchiveError, InputError
 
 
 def parse_date(value: str) -> datetime:
-    """An ISO date or date-time; a bare date means the end of that day (UTC)."""
+    """``--at``: an ISO date or date-time; a bare date means the end of that day (UTC)."""
     try:
-        if len(value) == 10:
-            return datetime.fromisoformat(value).replace(hour=23, minute=59, second=59, tzinfo=UTC)
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return clock.parse_date(value, end_of_day=True)
     except ValueError as exc:
         raise InputError(
             f"--at {value!r}: not an ISO date (e.g. 2025-01-31 or 2025-01-31T12:00:00Z)"
         ) from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def documents_listing(archive: Archive) -> list[dict[str, Any]]:
@@ -174,7 +172,7 @@ def version_diff(archive: Archive, doc_id: str, old: int | None, new: int | None
 
 def documents_status(config: Any, archive: Archive) -> list[dict[str, Any]]:
     """Health and next due time of each configured document."""
-    from .archive import parse_iso
+    from .clock import parse_iso
     from .scheduler import next_due
 
     now = datetime.now(UTC)

@@ -21,7 +21,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
@@ -31,6 +30,7 @@ from xml.sax.saxutils import escape as xml_escape
 
 import httpx
 
+from ..clock import iso_seconds, utcnow
 from ..errors import AlertError, ConfigError
 from ..models import ChannelSpec
 from .render import Message, render
@@ -434,7 +434,7 @@ class FeedChannel:
 
 
 def _now_iso() -> str:
-    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return iso_seconds(utcnow())
 
 
 # -- log -----------------------------------------------------------------------------------------------------

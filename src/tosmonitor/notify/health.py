@@ -13,6 +13,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from ..clock import iso_seconds
+
 __all__ = ["HINTS", "HealthState", "hint_for", "next_health", "stale_event"]
 
 
@@ -67,10 +69,7 @@ def hint_for(error_class: str | None, error: str | None = None) -> str:
     return _DEFAULT_HINT
 
 
-def _iso(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+_iso = iso_seconds
 
 
 def _event(state_name: str, state: HealthState, now: datetime, **extra: Any) -> dict[str, Any]:

@@ -19,11 +19,12 @@ import random
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlite_utils
 
+from ..clock import utcnow
 from ..errors import AlertError
 from ..models import severity_rank
 from .channels import Channel
@@ -44,10 +45,6 @@ LEASE = timedelta(minutes=5)
 BASE_DELAY = 30.0
 MAX_DELAY = 6 * 3600.0
 BATCH = 200
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def backoff(attempts: int, *, rng: Callable[[], float] = random.random) -> float:

@@ -12,11 +12,11 @@ import hashlib
 import json
 import os
 import threading
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ..archive import Archive, iso
+from ..clock import parse_date
 from ..errors import InputError
 from ..models import SEVERITIES
 
@@ -80,13 +80,11 @@ def parse_since(value: str | None) -> str | None:
     if not value:
         return None
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = parse_date(value)
     except ValueError as exc:
         raise InputError(
             f"since={value!r}: not an ISO date (e.g. 2025-01-31 or 2025-01-31T12:00:00Z)"
         ) from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
     return iso(moment)
 
 
