@@ -329,9 +329,9 @@ def test_no_write_methods(app):
 
 
 def test_archive_is_opened_read_only(db_path):
-    from tosmonitor.web.data import ReadOnlyArchive
+    from tosmonitor.web.data import ArchiveSource
 
-    archive = ReadOnlyArchive(db_path)
+    archive = ArchiveSource(db_path).get()  # what the web app reads through
     with pytest.raises(sqlite3.OperationalError):
         archive.db.execute("DELETE FROM changes")
     archive.close()

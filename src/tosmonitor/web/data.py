@@ -23,27 +23,20 @@ from ..models import SEVERITIES
 STANCES = ("none", "never", "opt-in", "opt-out", "no-choice")
 
 
-class ReadOnlyArchive(Archive):
-    """An :class:`Archive` opened with SQLite's ``mode=ro``: the web app cannot write, even by mistake."""
-
-    def __init__(self, path: str | Path) -> None:
-        super().__init__(path, readonly=True)
-
-
 class ArchiveSource:
     """Hands each thread its own read-only connection to one archive file."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._local = threading.local()
-        self._all: list[ReadOnlyArchive] = []
+        self._all: list[Archive] = []
         self._lock = threading.Lock()
-        ReadOnlyArchive(self.path).close()  # fail early with a clear message
+        Archive(self.path, readonly=True).close()  # fail early with a clear message
 
-    def get(self) -> ReadOnlyArchive:
+    def get(self) -> Archive:
         archive = getattr(self._local, "archive", None)
         if archive is None:
-            archive = ReadOnlyArchive(self.path)
+            archive = Archive(self.path, readonly=True)  # SQLite mode=ro: no write, even by mistake
             self._local.archive = archive
             with self._lock:
                 self._all.append(archive)
