@@ -28,6 +28,15 @@ def _parse_date(value: str | None, option: str, *, end: bool = False) -> datetim
         raise CommandError(f"{option}: bad date {value!r} (use ISO, e.g. 2024-05-01)", EXIT_USAGE) from None
 
 
+workers_option = click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=lambda: os.cpu_count() or 1,
+    show_default="the number of CPUs",
+    help="Processes analysing documents in parallel.",
+)
+
+
 def _open(db_path: str, *, readonly: bool) -> Any:
     from .archive import Archive
 
@@ -137,13 +146,7 @@ def import_ota_declarations(folder: str, out: str | None) -> None:
 
 @import_group.command("ota-versions")
 @click.argument("repo", type=click.Path())
-@click.option(
-    "--workers",
-    type=click.IntRange(1, 64),
-    default=lambda: os.cpu_count() or 1,
-    show_default="the number of CPUs",
-    help="Processes analysing documents in parallel.",
-)
+@workers_option
 @db_option
 @json_option
 @_wrap_errors
@@ -166,13 +169,7 @@ def import_ota_versions(repo: str, workers: int, db_path: str, as_json: bool) ->
     show_default=True,
     help="Import alt-<collection> subfolders as separate documents <type>-alt-<collection>.",
 )
-@click.option(
-    "--workers",
-    type=click.IntRange(1, 64),
-    default=lambda: os.cpu_count() or 1,
-    show_default="the number of CPUs",
-    help="Processes analysing documents in parallel.",
-)
+@workers_option
 @db_option
 @json_option
 @_wrap_errors
