@@ -13,7 +13,7 @@ from typing import Any
 
 from .archive import Archive
 from .models import Config, DocumentSpec
-from .monitor import CheckSummary, make_executor, run_check
+from .monitor import CheckSummary, deliver_and_watch, make_executor, run_check
 
 
 def run_check_command(
@@ -90,8 +90,6 @@ def make_browser(documents: Sequence[DocumentSpec], enabled: bool | None) -> Any
 
 def deliver_alerts(config: Config, archive: Archive) -> dict[str, Any]:
     """Raise "stale" health alerts, then send the pending deliveries; a summary of what happened."""
-    from .scheduler import deliver_and_watch
-
     return deliver_and_watch(config, str(archive.path))
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import multiprocessing
 import os
 import threading
@@ -51,7 +52,7 @@ from .errors import ExtractError, FetchError
 from .extract import EXTRACTOR_VERSION, extract_pages, page_has_scripts
 from .fetch import Fetcher, classify_block
 from .models import Config, DocumentSpec, FetchOutcome, FetchResult, Settings
-from .notify.health import HealthState, next_health
+from .notify.health import HealthState, next_health, stale_event
 from .notify.routing import plan_deliveries
 
 
@@ -773,3 +774,45 @@ def select_documents(config: Config, only: Sequence[str]) -> list[DocumentSpec]:
             raise KeyError(wanted)
         chosen.extend(m for m in matches if m not in chosen)
     return chosen
+
+
+def deliver_and_watch(config: Config, db_path: str, now: Callable[[], datetime] = utcnow) -> dict[str, Any]:
+    """Raise "stale" health alerts, then send the due deliveries (cron runs and the daemon alike).
+
+    Opens its own connection, so the daemon can run it in a worker thread.
+    """
+    from .notify.channels import build_channel  # channels and the sender load only when alerts go out
+    from .notify.outbox import deliver_pending
+
+    archive = Archive(db_path)
+    try:
+        stale = 0
+        for doc in archive.documents(active_only=True):
+            if not doc["health_state"]:
+                continue
+            state = HealthState(**json.loads(doc["health_state"]))
+            new_state, event = stale_event(
+                doc, state, now=now(), watchdog_after=config.settings.watchdog_after
+            )
+            if new_state != state or event is not None:
+                rows = []
+                if event is not None:
+                    event.update(
+                        {
+                            "document_id": doc["id"],
+                            "service": doc["service"],
+                            "document": doc["name"],
+                            "url": doc["url"],
+                        }
+                    )
+                    rows = plan_deliveries(event, config.channels, now())
+                    stale += 1
+                archive.update_health_state(doc["id"], dataclasses.asdict(new_state), rows)
+        report: dict[str, Any] = {"stale": stale}
+        if config.channels:
+            channels = {spec.name: build_channel(spec) for spec in config.channels}
+            result = deliver_pending(archive.db, channels)
+            report.update(result.to_dict())
+        return report
+    finally:
+        archive.close()

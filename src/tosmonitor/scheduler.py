@@ -19,14 +19,12 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import random
 import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any
@@ -41,7 +39,7 @@ from .clock import iso, parse_iso, utcnow
 from .config import load_config
 from .errors import TosMonitorError
 from .models import Config, DocumentSpec
-from .monitor import CheckSummary, Monitor, fetcher_for, make_executor
+from .monitor import CheckSummary, Monitor, deliver_and_watch, fetcher_for, make_executor
 
 MAX_STARTUP_SPREAD = 600.0
 
@@ -443,47 +441,6 @@ class Daemon:
             "checks_in_flight": len(self.in_flight),
             "checks_done": sum(self.metrics.checks.values()),
         }
-
-
-def deliver_and_watch(config: Config, db_path: str, now: Callable[[], datetime] = utcnow) -> dict[str, Any]:
-    """Send due alerts and raise "stale" health alerts; runs in a worker thread with its own connection."""
-    from .notify.channels import build_channel
-    from .notify.health import HealthState, stale_event
-    from .notify.outbox import deliver_pending
-    from .notify.routing import plan_deliveries
-
-    archive = Archive(db_path)
-    try:
-        stale = 0
-        for doc in archive.documents(active_only=True):
-            if not doc["health_state"]:
-                continue
-            state = HealthState(**json.loads(doc["health_state"]))
-            new_state, event = stale_event(
-                doc, state, now=now(), watchdog_after=config.settings.watchdog_after
-            )
-            if new_state != state or event is not None:
-                rows = []
-                if event is not None:
-                    event.update(
-                        {
-                            "document_id": doc["id"],
-                            "service": doc["service"],
-                            "document": doc["name"],
-                            "url": doc["url"],
-                        }
-                    )
-                    rows = plan_deliveries(event, config.channels, now())
-                    stale += 1
-                archive.update_health_state(doc["id"], dataclasses.asdict(new_state), rows)
-        report: dict[str, Any] = {"stale": stale}
-        if config.channels:
-            channels = {spec.name: build_channel(spec) for spec in config.channels}
-            result = deliver_pending(archive.db, channels)
-            report.update(result.to_dict() if hasattr(result, "to_dict") else dict(vars(result)))
-        return report
-    finally:
-        archive.close()
 
 
 def _pid() -> int:
