@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -338,3 +339,27 @@ def test_an_oversized_page_is_an_error_and_stores_nothing(local_server, archive)
     [summary] = run(small, archive)
     assert summary.outcome == "error" and summary.error_class == "too_large"
     assert archive.db["snapshots"].count == 0 and archive.db["versions"].count == 0
+
+
+def test_watchdog_raises_one_stale_alert_then_one_recovery(local_server, archive):
+    from tosmonitor.monitor import deliver_and_watch
+
+    local_server.set("/privacy", page())
+    clock = Clock()
+    log = ChannelSpec(name="log", type="log", options={"stream": "stderr"})
+    config = make_config(local_server, channels=[log], watchdog_after=3 * 86400.0)
+    run(config, archive, clock)
+
+    def health_states() -> list[str]:
+        rows = archive.db.execute("SELECT payload FROM deliveries WHERE event_kind = 'health' ORDER BY id")
+        return [json.loads(row[0])["state"] for row in rows]
+
+    clock.advance(days=2)
+    deliver_and_watch(config, str(archive.path), now=clock)
+    assert health_states() == []
+    clock.advance(days=2)  # four days without a successful check
+    for _ in range(2):  # the same state twice: one alert
+        deliver_and_watch(config, str(archive.path), now=clock)
+    assert health_states() == ["stale"]
+    run(config, archive, clock)
+    assert health_states() == ["stale", "recovered"]

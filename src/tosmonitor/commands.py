@@ -69,7 +69,7 @@ async def _run(
         sys.stderr.write("\n")
     report: dict[str, Any] = {}
     if deliver and config.channels:
-        report = deliver_alerts(config, archive)
+        report = deliver_and_watch(config, str(archive.path))
     return summaries, report
 
 
@@ -86,11 +86,6 @@ def make_browser(documents: Sequence[DocumentSpec], enabled: bool | None) -> Any
         return None
     ok, _reason = browser_available()
     return BrowserFetcher() if ok else None
-
-
-def deliver_alerts(config: Config, archive: Archive) -> dict[str, Any]:
-    """Raise "stale" health alerts, then send the pending deliveries; a summary of what happened."""
-    return deliver_and_watch(config, str(archive.path))
 
 
 def format_summary_table(summaries: Sequence[CheckSummary]) -> str:

@@ -28,7 +28,7 @@ from .config import slugify
 from .errors import InputError
 from .fetch import Fetcher
 from .models import ChannelSpec, Config, DocumentSpec, Rules, Settings, Source
-from .monitor import CheckSummary, Monitor
+from .monitor import CheckSummary, Monitor, deliver_and_watch
 
 
 def default_fixtures_dir() -> Path:
@@ -129,7 +129,15 @@ def demo_config(story: Story, base_url: str) -> Config:
             )
         )
     channels = (ChannelSpec(name="log", type="log", options={"stream": "stdout", "format": "text"}),)
-    settings = Settings(host_spacing=0.0, retries=0, health_after=1, concurrency=4, confirm_delay=0.2)
+    # The story's steps are weeks apart: its documents are never "stale" between them.
+    settings = Settings(
+        host_spacing=0.0,
+        retries=0,
+        health_after=1,
+        concurrency=4,
+        confirm_delay=0.2,
+        watchdog_after=3650 * 86400.0,
+    )
     return Config(
         path=str(story.directory / "story.yaml"),
         documents=tuple(documents),
@@ -176,7 +184,8 @@ def run_demo(
                 if summary.change_id:
                     for line in _findings(archive, summary.change_id):
                         echo("      " + line)
-            _deliver(config, archive, echo)
+            # the log channel prints them; the watchdog runs on the story's clock
+            deliver_and_watch(config, db_path, now=lambda at=moment: at)
             echo("")
         _epilogue(archive, db_path, echo)
     finally:
@@ -224,12 +233,6 @@ def _findings(archive: Archive, change_id: int, limit: int = 4) -> list[str]:
 def _shorten(text: str, limit: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + " …"
-
-
-def _deliver(config: Config, archive: Archive, echo: Callable[[str], Any]) -> None:
-    from .commands import deliver_alerts
-
-    deliver_alerts(config, archive)
 
 
 def _epilogue(archive: Archive, db_path: str, echo: Callable[[str], Any]) -> None:
