@@ -244,17 +244,39 @@ def _hit_key(hit) -> tuple:
     return hit.clause.text, hit.clause.heading_path, hit.clause.kind, tuple(sorted(fields.items()))
 
 
-def test_prefilter_never_drops_a_clause_the_full_path_would_classify():
+def _profile_key(p) -> dict:
+    return {f.name: getattr(p, f.name) for f in dataclasses.fields(p) if f.name != "hits"}
+
+
+def test_block_selection_gives_the_profile_of_the_full_path():
     texts = _fixture_texts()
     assert texts
     for text in texts:
-        full = detect(segment(text))
-        sparse = detect_text(text)
-        assert [_hit_key(h) for h in sparse] == [_hit_key(h) for h in full]
-        assert profile(sparse).stance == profile(full).stance
-        # selection keeps fewer blocks than the document has, so the test exercises the skipping
+        full = profile(detect(segment(text)))
+        sparse = profile(detect_text(text))
+        assert _profile_key(sparse) == _profile_key(full)
+        # what the selection drops are side clauses only (no training clause is ever skipped)
+        kept = {_hit_key(h) for h in sparse.hits}
+        assert kept <= {_hit_key(h) for h in full.hits}
+        assert [_hit_key(h) for h in full.hits if h.training] == [_hit_key(h) for h in sparse.hits if h.training]
         doc = Document(text)
         assert len(select(doc)) <= len(doc.blocks)
+
+
+def test_side_clauses_far_from_any_training_clause_are_skipped():
+    filler = " ".join(f"Sentence number {n} is about delivery." for n in range(8))
+    text = (
+        "# Privacy\n\n## Marketing\n\nYou can turn off promotional settings at any time.\n\n" + filler + "\n\n"
+        "## AI\n\nWe use your posts to train our AI models. You can turn this off in your settings.\n\n"
+        + filler + "\n\n## Accounts\n\nYou can switch off account alerts in your settings.\n"
+    )  # fmt: skip
+    full = detect(segment(text))
+    sparse = detect_text(text)
+    assert "You can turn this off in your settings." in [h.text for h in sparse]
+    dropped = {h.text for h in full} - {h.text for h in sparse}
+    assert dropped == {"You can switch off account alerts in your settings."}
+    assert profile(sparse).stance == profile(full).stance
+    assert profile(sparse).stance.training == "opt-out"
 
 
 def test_block_selection_keeps_context_and_list_lead():

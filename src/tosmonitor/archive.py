@@ -43,7 +43,8 @@ from .errors import ArchiveError, ArchiveLocked
 from .models import DocumentSpec, FetchResult
 
 KEYFRAME_EVERY = 16
-_LEVEL = 6
+# Level 3 compresses a ~90 KB page in about a quarter of the time level 6 takes, for ~3% more bytes.
+_LEVEL = 3
 MIGRATIONS = sqlite_utils.Migrations("tosmonitor")
 
 
@@ -142,6 +143,12 @@ def m001_initial(db: sqlite_utils.Database) -> None:
            FROM changes c JOIN documents d ON d.id = c.document_id
            WHERE c.ai_training_change = 1 ORDER BY c.detected_at DESC"""
     )
+
+
+@MIGRATIONS()
+def m002_snapshot_page_index(db: sqlite_utils.Database) -> None:
+    """Finding a page's latest keyframe (the base of its next snapshot) without scanning every snapshot."""
+    db.execute("CREATE INDEX snapshots_page ON snapshots(document_id, url, codec)")
 
 
 def _apply_migrations(db: sqlite_utils.Database) -> None:
@@ -523,7 +530,8 @@ class Archive:
             if len(plain) <= len(blob) * 4:
                 blob, codec, base_sha = plain, plain_codec, None
         depth = 1 if codec == "zstd-delta" else 0
-        self.db["snapshots"].insert(
+        self._insert(
+            "snapshots",
             {
                 "sha256": sha,
                 "body": blob,
@@ -538,7 +546,7 @@ class Archive:
                 "document_id": document_id,
                 "url": result.url,
                 "fetcher": result.fetcher,
-            }
+            },
         )
         return sha
 
@@ -652,7 +660,7 @@ class Archive:
             "training": new.training,
             "stance": json.dumps(new.stance) if new.stance is not None else None,
         }
-        version_id = self.db["versions"].insert(row).last_pk
+        version_id = self._insert("versions", row)
         self.db.execute(
             "INSERT INTO versions_fts(rowid, text, document_id) VALUES (?, ?, ?)",
             [version_id, new.text, doc_id],
@@ -748,64 +756,55 @@ class Archive:
                 from_id, to_id = chain[-len(record.changes) - 1 + index], chain[-len(record.changes) + index]
                 if from_id is None or to_id is None:
                     raise ArchiveError("a change needs a version before and after it")
-                change_id = (
-                    self.db["changes"]
-                    .insert(
-                        {
-                            "document_id": doc_id,
-                            "from_version_id": from_id,
-                            "to_version_id": to_id,
-                            "detected_at": iso(now),
-                            "technical": int(change.technical),
-                            "cosmetic": int(change.cosmetic),
-                            "imported": int(record.versions[-1].imported) if record.versions else 0,
-                            "severity": change.severity,
-                            "ai_training_change": int(change.ai_training_change),
-                            "training_before": change.training_before,
-                            "training_after": change.training_after,
-                            "headline": change.headline,
-                            "stats": json.dumps(change.stats) if change.stats is not None else None,
-                            "diff": json.dumps(change.diff) if change.diff is not None else None,
-                            "findings": json.dumps(change.findings),
-                            "stance_before": json.dumps(change.stance_before)
-                            if change.stance_before
-                            else None,
-                            "stance_after": json.dumps(change.stance_after) if change.stance_after else None,
-                        }
-                    )
-                    .last_pk
+                change_id = self._insert(
+                    "changes",
+                    {
+                        "document_id": doc_id,
+                        "from_version_id": from_id,
+                        "to_version_id": to_id,
+                        "detected_at": iso(now),
+                        "technical": int(change.technical),
+                        "cosmetic": int(change.cosmetic),
+                        "imported": int(record.versions[-1].imported) if record.versions else 0,
+                        "severity": change.severity,
+                        "ai_training_change": int(change.ai_training_change),
+                        "training_before": change.training_before,
+                        "training_after": change.training_after,
+                        "headline": change.headline,
+                        "stats": json.dumps(change.stats) if change.stats is not None else None,
+                        "diff": json.dumps(change.diff) if change.diff is not None else None,
+                        "findings": json.dumps(change.findings),
+                        "stance_before": json.dumps(change.stance_before) if change.stance_before else None,
+                        "stance_after": json.dumps(change.stance_after) if change.stance_after else None,
+                    },
                 )
-                change_ids.append(int(change_id))
+                change_ids.append(change_id)
             for page in record.pages:
                 result = page.result
                 fetch_ids.append(
-                    int(
-                        self.db["fetches"]
-                        .insert(
-                            {
-                                "document_id": doc_id,
-                                "url": result.url,
-                                "fetched_at": iso(result.fetched_at),
-                                "status": result.status,
-                                "outcome": record.outcome,
-                                "error_class": record.error_class
-                                if record.outcome == "error"
-                                else (result.outcome.value if result.outcome.is_error else None),
-                                "error": result.error
-                                or (record.error if record.outcome == "error" else None),
-                                "bytes": len(result.body) if result.body is not None else None,
-                                "elapsed": round(result.elapsed, 4),
-                                "attempts": result.attempts,
-                                "etag": result.etag,
-                                "last_modified": result.last_modified,
-                                "final_url": result.final_url,
-                                "snapshot_sha256": snapshot_for_url.get(result.url),
-                                "fetcher": result.fetcher,
-                                "version_id": version_ids[-1] if version_ids else None,
-                                "change_id": change_ids[-1] if change_ids else None,
-                            }
-                        )
-                        .last_pk
+                    self._insert(
+                        "fetches",
+                        {
+                            "document_id": doc_id,
+                            "url": result.url,
+                            "fetched_at": iso(result.fetched_at),
+                            "status": result.status,
+                            "outcome": record.outcome,
+                            "error_class": record.error_class
+                            if record.outcome == "error"
+                            else (result.outcome.value if result.outcome.is_error else None),
+                            "error": result.error or (record.error if record.outcome == "error" else None),
+                            "bytes": len(result.body) if result.body is not None else None,
+                            "elapsed": round(result.elapsed, 4),
+                            "attempts": result.attempts,
+                            "etag": result.etag,
+                            "last_modified": result.last_modified,
+                            "final_url": result.final_url,
+                            "snapshot_sha256": snapshot_for_url.get(result.url),
+                            "fetcher": result.fetcher,
+                            "version_id": version_ids[-1] if version_ids else None,
+                            "change_id": change_ids[-1] if change_ids else None,
+                        },
                     )
                 )
             rows = list(record.extra_deliveries)
@@ -834,6 +833,13 @@ class Archive:
                     delivery_ids.append(int(cursor.lastrowid or 0))
             self._update_document_state(doc, record, version_ids)
         return RecordedCheck(tuple(fetch_ids), tuple(version_ids), tuple(change_ids), tuple(delivery_ids))
+
+    def _insert(self, table: str, row: dict[str, Any]) -> int:
+        """Insert one row into one of our own tables (their columns are known: no schema lookups)."""
+        columns = ", ".join(row)
+        marks = ", ".join("?" * len(row))
+        cursor = self.db.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(row.values()))
+        return int(cursor.lastrowid or 0)
 
     def _update_document_state(
         self, doc: dict[str, Any], record: CheckRecord, version_ids: list[int]

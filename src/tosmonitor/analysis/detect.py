@@ -387,28 +387,46 @@ def _link_licence(hit: ClauseHit, recent: list[Clause]) -> ClauseHit:
 
 
 # Clauses before a clause that ``detect`` looks at: ``recent`` holds 6 (``previous`` is the last of them), and
-# 6 is more than ``stance._NEIGHBOURS`` (4), so two hits separated by skipped blocks stay more than 4 apart.
+# 6 is more than ``NEIGHBOURS``, so two hits separated by skipped blocks stay more than ``NEIGHBOURS`` apart.
 CONTEXT = 6
+# How far (in clauses, within one section) a side clause qualifies a training clause: "You can turn this off."
+NEIGHBOURS = 4
 
 
 def select(doc: Document) -> list[int]:
-    """The blocks ``detect`` needs: those that can hold a clause it would look at, plus their context.
+    """The blocks ``detect`` needs to give a version its profile: training blocks, the side blocks near them,
+    and the context of both.
 
     A clause is a substring of its block that starts after a space and ends at a block end or an end mark, so a
-    block that matches neither prefilter holds no clause that does (the block test is a superset of the clause
-    test). Each such block brings the blocks before it until ``CONTEXT`` clauses precede it (what ``detect``
-    reads as ``previous``/``recent``), and, for a list item, back to the last block that is not a list item (its
-    last sentence is the item's ``lead``). Heading paths come from the line scan, so nothing else depends on the
+    block-level prefilter test is a superset of the clause-level one. A *training* block (``might_train``) or a
+    *sharing* block (``might_share``: it may tell that others get data to develop their products, which counts
+    wherever it stands) is kept, and so is every block that may hold a side clause (an opt-out, a default, a
+    regional carve-out) within ``NEIGHBOURS`` clauses after it; side clauses before it are kept as its context.
+    Side clauses further from any training clause qualify nothing (see ``stance.profile``), so skipping them
+    changes no profile field, only the list of hits.
+
+    Each kept block brings the blocks before it until ``CONTEXT`` clauses precede it (what ``detect`` reads as
+    ``previous``/``recent``), and, for a list item, back to the last block that is not a list item (its last
+    sentence is the item's ``lead``). Heading paths come from the line scan, so nothing else depends on the
     skipped blocks; clause indexes count over the selection only, which keeps every distance of at most
-    ``CONTEXT`` between a judged clause and its neighbours exact.
+    ``CONTEXT`` between a kept clause and its neighbours exact.
     """
+    lows = [block.text.lower() for block in doc.blocks]
+    anchors: set[int] = set()
+    for i, low in enumerate(lows):
+        if lx.might_train(low) or lx.might_share(low):
+            anchors.add(i)
+            after, j = 0, i + 1
+            while j < len(lows) and after < NEIGHBOURS:
+                if lx.might_matter(lows[j]):
+                    anchors.add(j)
+                after += len(doc.clauses_of(j))
+                j += 1
     keep: set[int] = set()
-    for i, block in enumerate(doc.blocks):
-        if not lx.might_matter(block.text.lower()):
-            continue
+    for i in sorted(anchors):
         keep.add(i)
         need = CONTEXT
-        lead_needed = block.kind == "list_item"
+        lead_needed = doc.blocks[i].kind == "list_item"
         j = i - 1
         while j >= 0 and (need > 0 or lead_needed):
             keep.add(j)
@@ -423,8 +441,9 @@ def select(doc: Document) -> list[int]:
 def detect_text(
     text: str, *, service: str | None = None, cache: dict[tuple[str, ...], ClauseHit | None] | None = None
 ) -> list[ClauseHit]:
-    """``detect`` over the clauses of the blocks that ``select`` keeps: the same hits as over every clause of
-    ``segment(text)``, except that clause indexes count over the kept blocks only."""
+    """``detect`` over the clauses of the blocks that ``select`` keeps: the same profile as over every clause of
+    ``segment(text)``; the hits omit side clauses far from any training clause, and clause indexes count over
+    the kept blocks only."""
     doc = Document(text)
     return detect(doc.clauses(select(doc)), service=service, cache=cache)
 

@@ -168,6 +168,30 @@ _PREFILTER_BOUNDED = re.compile(r"\ba\.?i\b|\bml\b|\bopt|\bshar")
 _BOUNDED_HINTS = ("ai", "a.i", "ml", "opt", "shar")
 
 
+_TRAIN_WORDS = _PREFILTER_WORDS[: _PREFILTER_WORDS.index("algorithm") + 1]
+_TRAIN_BOUNDED = re.compile(r"\ba\.?i\b|\bml\b")
+
+
+def might_train(low: str) -> bool:
+    """True when lower-cased ``low`` matches PREFILTER (it may speak of training AI models)."""
+    for word in _TRAIN_WORDS:
+        if word in low:
+            return True
+    if "ai" in low or "a.i" in low or "ml" in low:
+        return bool(_TRAIN_BOUNDED.search(low))
+    return False
+
+
+def might_share(low: str) -> bool:
+    """True when ``low`` may say the service shares data so that others develop their own products (a side
+    clause that counts wherever it stands): a superset of what the detectors' sharing pattern needs."""
+    return (
+        ("develop" in low or "improv" in low or "train" in low)
+        and ("their" in low or "its" in low)
+        and might_matter(low)
+    )
+
+
 def might_matter(low: str) -> bool:
     """True when lower-cased ``low`` matches PREFILTER or SIDE_PREFILTER (the clause may say something)."""
     for word in _PREFILTER_WORDS:

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .detect import ClauseHit, detect_text
+from .detect import NEIGHBOURS, ClauseHit, detect_text
 from .lexicon import REGIONS
 
 MAX_EVIDENCE = 6
-_NEIGHBOURS = 4
 _PRIMARY_PARTIES = {"affiliates", "partners", "third-party collaborators", "licensees"}
 
 
@@ -75,7 +74,7 @@ def _near(hit: ClauseHit, others: list[ClauseHit]) -> list[ClauseHit]:
     return [
         o
         for o in others
-        if o is not hit and abs(o.clause.index - i) <= _NEIGHBOURS and o.clause.heading_path == path
+        if o is not hit and abs(o.clause.index - i) <= NEIGHBOURS and o.clause.heading_path == path
     ]
 
 
