@@ -258,7 +258,9 @@ def test_block_selection_gives_the_profile_of_the_full_path():
         # what the selection drops are side clauses only (no training clause is ever skipped)
         kept = {_hit_key(h) for h in sparse.hits}
         assert kept <= {_hit_key(h) for h in full.hits}
-        assert [_hit_key(h) for h in full.hits if h.training] == [_hit_key(h) for h in sparse.hits if h.training]
+        assert [_hit_key(h) for h in full.hits if h.training] == [
+            _hit_key(h) for h in sparse.hits if h.training
+        ]
         doc = Document(text)
         assert len(select(doc)) <= len(doc.blocks)
 
