@@ -15,6 +15,7 @@ from tosmonitor.extract import (
     KNOWN_FILTERS,
     extract,
     extract_pages,
+    extract_pages_digest,
     extract_pdf,
     normalise_text,
     page_has_scripts,
@@ -281,3 +282,62 @@ def test_cookie_policy_sections_are_not_banners() -> None:
     text = extract(page)
     assert "We use cookies" not in text
     assert "What is a cookie?" in text and "Name: session, kept one day." in text
+
+
+# --- the digest that lets an unchanged dynamic page skip rendering -----------------------------------------
+
+DYNAMIC = (
+    "<html><head><script>var nonce = '{nonce}';</script></head><body><nav>Home</nav>"
+    "<main><h1>Terms</h1><p>{para}</p><table><tr><td>Data</td><td>Purpose</td></tr></table></main>"
+    "<footer>Served by node {nonce}</footer></body></html>"
+)
+
+
+def _dynamic(nonce: str = "a1", para: str = "You keep the rights to your content.") -> list:
+    body = DYNAMIC.replace("{nonce}", nonce).replace("{para}", para).encode()
+    return [
+        (body, "text/html", "utf-8", Source(url="https://example.com/terms", rules=Rules(select=("main",))))
+    ]
+
+
+def test_digest_ignores_markup_outside_the_selection_and_skips_rendering():
+    text, digest = extract_pages_digest(_dynamic("a1"))
+    assert text == extract_pages(_dynamic("a1"))
+    again, same_digest = extract_pages_digest(_dynamic("b2"), known=digest)
+    assert again is None and same_digest == digest, "a nonce outside <main> changes nothing"
+    changed, other = extract_pages_digest(_dynamic("b2", para="We may use your content."), known=digest)
+    assert other != digest and changed is not None and "We may use your content." in changed
+
+
+def test_digest_depends_on_the_rules_and_on_every_page():
+    pages = _dynamic()
+    _, digest = extract_pages_digest(pages)
+    body, ctype, charset, source = pages[0]
+    wider = [(body, ctype, charset, Source(url=source.url, rules=Rules(select=("body",))))]
+    assert extract_pages_digest(wider)[1] != digest
+    filtered = [
+        (
+            body,
+            ctype,
+            charset,
+            Source(url=source.url, rules=Rules(select=("main",), filters=("remove_dates",))),
+        )
+    ]
+    assert extract_pages_digest(filtered)[1] != digest
+    two = pages + [(b"Plain text page.", "text/plain", "utf-8", Source(url="https://example.com/more"))]
+    text, two_digest = extract_pages_digest(two)
+    assert two_digest != digest and "Plain text page." in (text or "")
+    plain_changed = pages + [
+        (b"Another text.", "text/plain", "utf-8", Source(url="https://example.com/more"))
+    ]
+    assert extract_pages_digest(plain_changed, known=two_digest)[0] is not None
+
+
+def test_digest_of_a_selected_table_row_covers_its_table():
+    def row_page(header: str) -> list:
+        body = (
+            f"<table><tr><th>{header}</th></tr><tr class='r'><td>Kept for 30 days</td></tr></table>".encode()
+        )
+        return [(body, "text/html", "utf-8", Source(url="", rules=Rules(select=(".r",))))]
+
+    assert extract_pages_digest(row_page("Retention"))[1] != extract_pages_digest(row_page("Storage"))[1]

@@ -13,7 +13,7 @@ import pytest
 
 from localserver import Response
 from tosmonitor import monitor as monitor_module
-from tosmonitor.archive import Archive
+from tosmonitor.archive import Archive, CheckRecord, NewChange, NewVersion
 from tosmonitor.fetch import Fetcher
 from tosmonitor.models import ChannelSpec, Config, DocumentSpec, Rules, Settings, Source
 from tosmonitor.monitor import Monitor
@@ -226,10 +226,13 @@ def test_a_new_extractor_records_a_technical_change_not_an_alert(local_server, a
     # Pretend the stored version came from an older extractor that lost the list items.
     original = archive.latest_version("acme/doc0")
     monkeypatch.setattr(monitor_module, "EXTRACTOR_VERSION", "next")
-    real_extract = monitor_module.extract_pages
-    monkeypatch.setattr(
-        monitor_module, "extract_pages", lambda pages: real_extract(pages).replace("safe", "secure")
-    )
+    real_extract = monitor_module.extract_pages_digest
+
+    def next_extractor(pages, known=None):
+        text, digest = real_extract(pages, known)
+        return (text.replace("safe", "secure") if text else text), digest
+
+    monkeypatch.setattr(monitor_module, "extract_pages_digest", next_extractor)
     [summary] = run(config, archive)
     assert summary.technical is True
     change = archive.changes("acme/doc0")[-1]
@@ -363,3 +366,45 @@ def test_watchdog_raises_one_stale_alert_then_one_recovery(local_server, archive
     assert health_states() == ["stale"]
     run(config, archive, clock)
     assert health_states() == ["stale", "recovered"]
+
+
+def test_an_unchanged_dynamic_page_is_not_rendered_again(local_server, archive, monkeypatch):
+    from tosmonitor import extract as extract_module
+
+    local_server.set("/privacy", page(nonce="first-request"))
+    config = make_config(local_server)
+    run(config, archive)
+    assert archive.state("acme/doc0").text_digest is not None
+    renders = []
+    real_render = extract_module._render_selected
+    monkeypatch.setattr(
+        extract_module, "_render_selected", lambda *args: renders.append(1) or real_render(*args)
+    )
+    local_server.set("/privacy", page(nonce="second-request"))  # new bytes, same selected markup
+    [same] = run(config, archive)
+    assert same.outcome == "unchanged" and renders == []
+    local_server.set("/privacy", page(TRAINING, nonce="third-request"))
+    [changed] = run(config, archive)
+    assert changed.outcome == "changed" and renders, "new markup in the selection is rendered"
+    assert archive.state("acme/doc0").text_digest is not None
+
+
+def test_the_markup_digest_only_vouches_for_the_version_it_was_taken_with(local_server, archive):
+    local_server.set("/privacy", page())
+    config = make_config(local_server)
+    run(config, archive)
+    assert archive.state("acme/doc0").text_digest is not None
+    # another version becomes the latest (as an import would make it): the digest no longer applies
+    archive.record_check(
+        CheckRecord(
+            document_id="acme/doc0",
+            checked_at=datetime(2025, 3, 2, tzinfo=UTC),
+            outcome="changed",
+            versions=[NewVersion(text="# Imported\n\nOther text.\n", extractor_version="1", imported=True)],
+            changes=[NewChange(severity="low")],
+        )
+    )
+    assert archive.state("acme/doc0").text_digest is None
+    local_server.set("/privacy", page(nonce="later"))
+    [summary] = run(config, archive)
+    assert summary.outcome == "changed", "the page is compared with the imported text, not skipped"

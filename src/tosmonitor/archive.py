@@ -151,6 +151,14 @@ def m002_snapshot_page_index(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX snapshots_page ON snapshots(document_id, url, codec)")
 
 
+@MIGRATIONS()
+def m003_text_digest(db: sqlite_utils.Database) -> None:
+    """The digest of the markup the latest version's text was rendered from, and which version it describes:
+    a check whose page yields the same digest skips rendering (see ``extract.extract_pages_digest``)."""
+    db.execute("ALTER TABLE documents ADD COLUMN text_digest TEXT")
+    db.execute("ALTER TABLE documents ADD COLUMN text_digest_version_id INTEGER")
+
+
 def _apply_migrations(db: sqlite_utils.Database) -> None:
     """Apply pending migrations; a second process migrating the same new file at once is harmless."""
     for attempt in range(5):
@@ -228,6 +236,7 @@ class DocumentState:
     suspect_since: datetime | None = None
     consecutive_failures: int = 0
     health_state: dict[str, Any] | None = None
+    text_digest: str | None = None  # of the markup the latest version's text came from (None: not known)
 
 
 @dataclass
@@ -282,6 +291,7 @@ class CheckRecord:
     changes: list[NewChange] = field(default_factory=list)  # one per version after the first ever
     suspect_sha256: str | None = None  # set while a suspicious text waits for confirmation
     full_fetch: bool = False
+    text_digest: str | None = None  # of the markup this check found the latest (or new) version's text in
     health_state: dict[str, Any] | None = None
     # Called inside the transaction with the ids of the recorded versions and changes; returns delivery rows.
     deliveries: Callable[[list[int], list[int]], list[dict[str, Any]]] | None = None
@@ -483,6 +493,9 @@ class Archive:
             suspect_since=parse_iso(row["suspect_since"]),
             consecutive_failures=row["consecutive_failures"],
             health_state=json.loads(row["health_state"]) if row["health_state"] else None,
+            text_digest=row["text_digest"]
+            if latest and row["text_digest_version_id"] == latest[0]
+            else None,
         )
 
     # -- snapshots ---------------------------------------------------------------------------------------
@@ -867,6 +880,9 @@ class Archive:
             updates["health_state"] = json.dumps(record.health_state)
         if version_ids:
             updates["latest_version_id"] = version_ids[-1]
+        if record.text_digest is not None:
+            updates["text_digest"] = record.text_digest
+            updates["text_digest_version_id"] = version_ids[-1] if version_ids else doc["latest_version_id"]
         assignments = ", ".join(f"{key} = ?" for key in updates)
         self.db.execute(f"UPDATE documents SET {assignments} WHERE id = ?", [*updates.values(), doc["id"]])
 

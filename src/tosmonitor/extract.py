@@ -34,9 +34,11 @@ navigation, page headers and footers, forms and buttons, cookie banners and elem
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -50,6 +52,7 @@ __all__ = [
     "KNOWN_FILTERS",
     "extract",
     "extract_pages",
+    "extract_pages_digest",
     "extract_pdf",
     "normalise_text",
     "page_has_scripts",
@@ -888,7 +891,9 @@ def _check_filters(filters: Sequence[str]) -> None:
         )
 
 
-def _html_to_text(text: str, rules: Rules, base_url: str | None) -> str:
+def _select_content(text: str, rules: Rules, base_url: str | None) -> tuple[list[etree._Element], str | None]:
+    """Parse a page and return the elements to render (with what is not the document removed) and the base
+    URL for its links."""
     root = _parse(text)
     if base_url is None:
         base = root.find(".//base[@href]")
@@ -909,10 +914,31 @@ def _html_to_text(text: str, rules: Rules, base_url: str | None) -> str:
         selected = [el for el in selected if el.getparent() is not None or el is root]
         if not selected:
             selected = _main_content(root)
+    return selected, base_url
+
+
+def _render_selected(selected: list[etree._Element], rules: Rules, base_url: str | None) -> str:
     try:
         return _render(selected, base_url, "remove_session_tokens" in rules.filters)
     except RecursionError:
         raise ExtractError("the page nests its elements too deeply to be rendered") from None
+
+
+def _html_to_text(text: str, rules: Rules, base_url: str | None) -> str:
+    selected, base_url = _select_content(text, rules, base_url)
+    return _render_selected(selected, rules, base_url)
+
+
+def _selection_digest(selected: list[etree._Element], rules: Rules, base_url: str | None) -> str:
+    """A digest of everything the rendered text depends on: the extractor, the rules, the base URL and the
+    selected elements' markup (with their ancestors' tags, and the whole table around a selected table part,
+    which the renderer looks at). Equal digests give equal texts."""
+    digest = hashlib.sha256(f"{EXTRACTOR_VERSION}\0{rules!r}\0{base_url}\0".encode())
+    for el in selected:
+        digest.update("/".join(str(a.tag) for a in el.iterancestors()).encode() + b"\0")
+        table = _owning_table(el)
+        digest.update(etree.tostring(table if table is not None else el, with_tail=False) + b"\0")
+    return digest.hexdigest()
 
 
 def _content_kind(content_type: str | None) -> str:
@@ -955,38 +981,89 @@ def extract(
         text = normalise_text(_decode(body, charset))
     else:
         text = normalise_text(_html_to_text(_decode(body, charset), rules, base_url))
+    return _finish(text, rules, base_url)
+
+
+def _finish(text: str, rules: Rules, url: str | None) -> str:
+    """The named text filters, and the check that something is left."""
     if "remove_dates" in rules.filters:
         text = remove_dates(text)
     if not text.strip():
-        where = f" at {base_url}" if base_url else ""
+        where = f" at {url}" if url else ""
         raise ExtractError(f"the extracted text{where} is empty (check the select/remove rules)")
     return text
 
 
-def extract_pages(pages: Sequence[tuple[bytes | str, str | None, str | None, Source]]) -> str:
+Page = tuple[bytes | str, str | None, str | None, Source]  # body, content type, charset, source
+
+
+def extract_pages(pages: Sequence[Page]) -> str:
     """The text of a multi-page document: each page extracted with its source's rules, joined in order
     with a line ``- - -`` between pages.
 
     :raises ExtractError: naming the page's URL when one page gives no text.
     """
-    texts = []
-    for body, content_type, charset, source in pages:
-        try:
-            text = extract(
-                body,
-                content_type=content_type,
-                charset=charset,
-                rules=source.rules,
-                base_url=source.url or None,
-            )
-        except ExtractError as exc:
-            if len(pages) > 1 and source.url:
-                raise ExtractError(f"{source.url}: {exc}") from exc
-            raise
-        texts.append(text.rstrip("\n"))
-    if not texts:
+    text, _ = extract_pages_digest(pages)
+    assert text is not None
+    return text
+
+
+def extract_pages_digest(pages: Sequence[Page], known: str | None = None) -> tuple[str | None, str]:
+    """Like :func:`extract_pages`, with a digest of what the text is rendered from (see ``_selection_digest``;
+    for PDF and plain-text pages, of the body). When the digest equals ``known`` (that of an earlier text),
+    the text is not rendered again and ``None`` stands for "the same text as then": rendering is most of the
+    cost of an extraction, and a dynamic page's markup outside the selection (a nonce, a timestamp) changes
+    at every fetch.
+
+    :raises ExtractError: naming the page's URL when one page gives no text.
+    """
+    if not pages:
         raise ExtractError("no page to extract")
-    return ("\n\n" + PAGE_SEPARATOR + "\n\n").join(texts) + "\n"
+    selections: list[tuple[list[etree._Element], str | None] | None] = []  # None: not an HTML page
+    digest = hashlib.sha256()
+    for body, content_type, charset, source in pages:
+        with _naming_page(source, len(pages)):
+            _check_filters(source.rules.filters)
+            kind = _content_kind(content_type)
+            if kind == "html":
+                selected, base_url = _select_content(_decode(body, charset), source.rules, source.url or None)
+                digest.update(_selection_digest(selected, source.rules, base_url).encode())
+                selections.append((selected, base_url))
+            else:
+                raw = body.encode() if isinstance(body, str) else body
+                digest.update(f"{EXTRACTOR_VERSION}\0{kind}\0{source.rules!r}\0".encode())
+                digest.update(hashlib.sha256(raw).digest())
+                selections.append(None)
+    page_digest = digest.hexdigest()
+    if known is not None and page_digest == known:
+        return None, page_digest
+    texts = []
+    for (body, content_type, charset, source), selection in zip(pages, selections, strict=True):
+        with _naming_page(source, len(pages)):
+            if selection is not None:
+                html = _render_selected(selection[0], source.rules, selection[1])
+                text = _finish(normalise_text(html), source.rules, source.url or None)
+            else:
+                text = extract(
+                    body,
+                    content_type=content_type,
+                    charset=charset,
+                    rules=source.rules,
+                    base_url=source.url or None,
+                )
+        texts.append(text.rstrip("\n"))
+    return ("\n\n" + PAGE_SEPARATOR + "\n\n").join(texts) + "\n", page_digest
+
+
+@contextmanager
+def _naming_page(source: Source, pages: int) -> Iterator[None]:
+    """In a document of several pages, an extraction error names the page's URL."""
+    try:
+        yield
+    except ExtractError as exc:
+        if pages > 1 and source.url:
+            raise ExtractError(f"{source.url}: {exc}") from exc
+        raise
 
 
 _PDF_HYPHEN = re.compile(r"(\w)-\n(\w)")

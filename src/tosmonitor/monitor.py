@@ -49,7 +49,7 @@ from .archive import (
 from .clock import utcnow
 from .diff import diff_texts, excerpt
 from .errors import ExtractError, FetchError
-from .extract import EXTRACTOR_VERSION, extract_pages, page_has_scripts
+from .extract import EXTRACTOR_VERSION, extract_pages, extract_pages_digest, page_has_scripts
 from .fetch import Fetcher, classify_block
 from .models import Config, DocumentSpec, FetchOutcome, FetchResult, Settings
 from .notify.health import HealthState, next_health, stale_event
@@ -115,13 +115,17 @@ class Derived:
         )
 
 
-def extract_text(pages: Sequence[tuple[bytes, str | None, str | None, Any]]) -> tuple[str, str]:
-    """The text of fetched pages and its sha256 (pure; runs in a worker process when there is one).
+def extract_text(
+    pages: Sequence[tuple[bytes, str | None, str | None, Any]], known_digest: str | None = None
+) -> tuple[str | None, str | None, str]:
+    """The text of fetched pages, its sha256 and the digest of the markup it was rendered from (pure; runs in a
+    worker process when there is one). Text and sha256 are None when the digest is ``known_digest``: the
+    pages hold the same text as the version that digest belongs to.
 
     :raises ExtractError: when the pages give no usable text.
     """
-    text = extract_pages(pages)
-    return text, sha256_hex(text)
+    text, digest = extract_pages_digest(pages, known_digest)
+    return text, (sha256_hex(text) if text is not None else None), digest
 
 
 def derive(
@@ -340,15 +344,24 @@ class Monitor:
         old_text: str | None = None
         if state.latest_version_id is not None and state.latest_extractor_version != EXTRACTOR_VERSION:
             old_text = self._current_text(doc, state, versions, changes)
+        known_digest = state.text_digest if not versions else None
         try:
-            text, text_sha = await self._run(extract_text, pages)
+            text, text_sha, digest = await self._run(extract_text, pages, known_digest)
         except ExtractError as exc:
             return self._record_error(doc, state, results, "extraction", str(exc), started)
+        if text is None:  # the same markup as the latest version's: the same text
+            return self._record_simple(
+                doc, state, results, "unchanged", started, full_fetch=full_fetch, text_digest=digest
+            )
         current_sha = sha256_hex(old_text) if old_text is not None else state.latest_sha256
         if state.latest_version_id is not None and text_sha == current_sha:  # same text: nothing to analyse
             if not versions:
-                return self._record_simple(doc, state, results, "unchanged", started, full_fetch=full_fetch)
-            return self._record_versions(doc, state, results, versions, changes, None, started, full_fetch)
+                return self._record_simple(
+                    doc, state, results, "unchanged", started, full_fetch=full_fetch, text_digest=digest
+                )
+            return self._record_versions(
+                doc, state, results, versions, changes, None, started, full_fetch, text_digest=digest
+            )
         if old_text is None and state.latest_version_id is not None:
             old_text = self._current_text(doc, state, versions, changes)
         settings = self.config.settings
@@ -379,7 +392,16 @@ class Monitor:
         derived = await self._run(derive_from_text, text, old_text, doc.service)
         first_seen = state.suspect_since if text_sha == state.suspect_sha256 else None
         return self._record_versions(
-            doc, state, results, versions, changes, derived, started, full_fetch, first_seen
+            doc,
+            state,
+            results,
+            versions,
+            changes,
+            derived,
+            started,
+            full_fetch,
+            first_seen,
+            text_digest=digest,
         )
 
     async def _fetch(
@@ -461,7 +483,7 @@ class Monitor:
             for sha, source in zip(state.latest_snapshots, doc.sources, strict=False):
                 body, content_type, charset = self.archive.snapshot(sha)
                 pages.append((body, content_type, charset, source))
-            rederived = extract_pages(pages)
+            rederived, _ = extract_pages_digest(pages)
         except Exception:  # an old snapshot the new extractor cannot read: keep the stored text
             return latest.text
         if rederived == latest.text:
@@ -572,6 +594,7 @@ class Monitor:
         started: float,
         *,
         full_fetch: bool,
+        text_digest: str | None = None,
     ) -> CheckSummary:
         health_state, rows = self._health(doc, state, ok=True)
         self.archive.record_check(
@@ -584,6 +607,7 @@ class Monitor:
                 health_state=health_state,
                 extra_deliveries=rows,
                 suspect_sha256=None,
+                text_digest=text_digest,
             )
         )
         return self._summary(doc, outcome, started, version_id=state.latest_version_id)
@@ -599,6 +623,8 @@ class Monitor:
         started: float,
         full_fetch: bool,
         first_seen: datetime | None = None,
+        *,
+        text_digest: str | None = None,
     ) -> CheckSummary:
         now = self.now()
         snapshots = tuple(sha256_hex(r.body or b"") for r in results)
@@ -653,6 +679,7 @@ class Monitor:
                 health_state=health_state,
                 deliveries=deliveries,
                 extra_deliveries=health_rows,
+                text_digest=text_digest,
             )
         )
         first = state.latest_version_id is None
