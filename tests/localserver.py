@@ -16,6 +16,7 @@ never end (``endless``), omit Content-Length (chunked encoding) or drop the conn
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import socket
 import threading
@@ -68,6 +69,7 @@ class RecordedRequest:
     host: str  # the loopback address it arrived on
     started: float  # time.monotonic() when the request line was read
     finished: float | None = None  # when the response was fully written (None if it never was)
+    client_port: int = 0  # the client's side of the connection: equal ports, the same (kept-alive) connection
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -213,9 +215,7 @@ class LocalServer:
     def _finish(self, index: int) -> None:
         with self._lock:
             request = self._log[index]
-            self._log[index] = RecordedRequest(
-                request.method, request.path, request.headers, request.host, request.started, time.monotonic()
-            )
+            self._log[index] = dataclasses.replace(request, finished=time.monotonic())
 
     def _sleep(self, seconds: float) -> bool:
         """Sleep unless the server stops first; False when it is stopping."""
@@ -254,7 +254,9 @@ def _make_handler(owner: LocalServer, host: str) -> type[BaseHTTPRequestHandler]
 
         def _serve(self, head: bool = False) -> None:
             headers = {key.lower(): value for key, value in self.headers.items()}
-            request = RecordedRequest(self.command, self.path, headers, host, time.monotonic())
+            request = RecordedRequest(
+                self.command, self.path, headers, host, time.monotonic(), client_port=self.client_address[1]
+            )
             index = owner._record(request)
             route_handler = None  # called outside the lock: it may inspect the server
             with owner._lock:

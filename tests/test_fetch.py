@@ -155,6 +155,21 @@ def test_etag_conditional_get_gives_not_modified(local_server: LocalServer) -> N
     assert third.outcome is FetchOutcome.OK and third.etag != first.etag
 
 
+def test_connections_are_kept_alive_across_ok_and_not_modified_answers(local_server: LocalServer) -> None:
+    local_server.set("/p", POLICY, etag=True)
+
+    async def go() -> list[FetchResult]:
+        async with Fetcher(host_spacing=0.0) as fetcher:
+            first = await fetcher.fetch(local_server.url("/p"))
+            rest = [await fetcher.fetch(local_server.url("/p"), etag=first.etag) for _ in range(3)]
+            return [first, *rest]
+
+    results = asyncio.run(go())
+    assert [r.outcome for r in results] == [FetchOutcome.OK] + [FetchOutcome.NOT_MODIFIED] * 3
+    ports = {r.client_port for r in local_server.requests_to("/p")}
+    assert len(ports) == 1, "one connection serves all four requests"
+
+
 def test_last_modified_conditional_get(local_server: LocalServer) -> None:
     local_server.set("/p", POLICY, last_modified="Wed, 05 Feb 2025 08:30:00 GMT")
     first = fetch_one(local_server.url("/p"))

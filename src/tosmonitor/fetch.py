@@ -642,6 +642,7 @@ class Fetcher:
             if status in (429, 503):
                 retry_after = parse_retry_after(response.headers.get("retry-after"), datetime.now(UTC))
             if status == 304:
+                await response.aread()  # (empty) read to the end, so the connection goes back to the pool
                 return _Attempt(FetchOutcome.NOT_MODIFIED, **common)
             body: bytes | None = None
             if status in _BODY_STATUSES:
