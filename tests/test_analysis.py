@@ -10,8 +10,19 @@ from pathlib import Path
 
 import pytest
 
-from tosmonitor.analysis import Clause, align, analyse, compare, headline, render_report, segment
+from tosmonitor.analysis import (
+    Clause,
+    History,
+    align,
+    analyse,
+    compare,
+    headline,
+    is_cosmetic,
+    render_report,
+    segment,
+)
 from tosmonitor.analysis import lexicon as lx
+from tosmonitor.analysis.compare import norm_key
 from tosmonitor.analysis.detect import classify, detect, detect_text, plain, retention_of, select
 from tosmonitor.analysis.segment import Document, split_sentences
 from tosmonitor.analysis.stance import profile
@@ -279,6 +290,29 @@ def test_side_clauses_far_from_any_training_clause_are_skipped():
     assert dropped == {"You can switch off account alerts in your settings."}
     assert profile(sparse).stance == profile(full).stance
     assert profile(sparse).stance.training == "opt-out"
+
+
+def test_a_shared_history_gives_the_same_comparisons_along_a_document():
+    for folder in sorted(_POLICIES.iterdir()):
+        texts = [p.read_text(encoding="utf-8") for p in sorted(folder.glob("v*.md"))]
+        history = History()
+        for old, new in zip(texts, texts[1:], strict=False):
+            assert compare(old, new, service="Acme", history=history) == compare(old, new, service="Acme")
+            assert history.last is not None and history.last[0] == new, (
+                "the new side is kept for the next pair"
+            )
+
+
+def test_paragraph_keys_equal_the_whole_text_key_even_when_a_link_spans_a_blank_line():
+    text = (
+        "Last updated 3 May 2025.\n\nSee the [Privacy\n\nCenter](https://example.com/a\n\nb) for more.\n\n"
+        "A <span\n\nclass='x'>tag</span> and (an aside\n\nover two paragraphs).\n\n- Item *one*"
+    )
+    history = History()
+    assert history.paragraph_keys(text) == norm_key(text)
+    assert history.paragraph_keys(text) == norm_key(text), "and again from the cache"
+    assert is_cosmetic(text, text.replace("3 May 2025", "9 June 2026"), history)
+    assert not is_cosmetic(text, text.replace("Center]", "Hub]"), history)
 
 
 def test_block_selection_keeps_context_and_list_lead():

@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 import httpx
 import yaml
 
+from . import analysis
 from .archive import Archive, CheckRecord, NewChange, NewVersion, PageFetch, sha256_hex
 from .clock import parse_iso
 from .config import _OTA_FILTERS, KNOWN_FILTERS, parse_config, slugify
@@ -78,7 +79,7 @@ class ImportReport:
 # Analysis: the same derivation as live checks (monitor.derive_from_text), without any delivery
 
 
-def _deriver() -> Callable[[str, str | None, str], Any]:
+def _deriver() -> Callable[..., Any]:
     """The live pipeline's derivation (diff + analysis), so imported history is analysed like live history."""
     from .monitor import derive_from_text
 
@@ -86,10 +87,11 @@ def _deriver() -> Callable[[str, str | None, str], Any]:
 
 
 def derive_history(
-    text: str, old_text: str | None, service: str
+    text: str, old_text: str | None, service: str, history: analysis.History | None = None
 ) -> tuple[NewVersion, NewChange | None, dict[str, Any] | None]:
-    """The imported version of ``text`` and, against ``old_text``, its change (both analysed)."""
-    derived = _deriver()(text, old_text, service)
+    """The imported version of ``text`` and, against ``old_text``, its change (both analysed; ``history`` is
+    shared along one document's versions)."""
+    derived = _deriver()(text, old_text, service, history)
     stance = derived.stance
     version = NewVersion(
         text=text,
@@ -113,6 +115,7 @@ class _History:
         latest = archive.latest_version(doc_id)
         self.latest_text = latest.text if latest else None
         self.latest_at = parse_iso(latest.first_seen_at) if latest else None
+        self.analysis = analysis.History()
 
     def is_old(self, moment: datetime) -> bool:
         """Dated before the latest version (what is already there: a rerun or a later import adds nothing)."""
@@ -127,7 +130,7 @@ class _History:
             if page is not None:  # keep the capture in the fetch log (resuming skips it)
                 self._record(moment, "unchanged", page, [], [])
             return
-        version, change, _stance = derive_history(text, self.latest_text, self.service)
+        version, change, _stance = derive_history(text, self.latest_text, self.service, self.analysis)
         version.first_seen_at = moment
         version.extractor_version = self.extractor_version
         if page is not None and page.body is not None:
@@ -299,6 +302,7 @@ def _analyse_chain(
     steps = []
     previous = latest_text
     previous_sha = sha256_hex(previous) if previous is not None else None
+    history = analysis.History()
     for moment, item in items:
         if latest_at is not None and moment < latest_at:
             steps.append(_Step(moment, None, None))
@@ -308,7 +312,7 @@ def _analyse_chain(
         if sha == previous_sha:
             steps.append(_Step(moment, None, None))
             continue
-        version, change, _stance = derive_history(text, previous, service)
+        version, change, _stance = derive_history(text, previous, service, history)
         version.first_seen_at = moment
         version.extractor_version = extractor_version
         steps.append(_Step(moment, version, change))

@@ -137,8 +137,13 @@ def derive(
     return derive_from_text(extract_pages(pages), old_text, service)
 
 
-def derive_from_text(text: str, old_text: str | None, service: str) -> Derived:
-    """Against the previous version's text (None for a first record): the diff and the AI analysis (pure)."""
+def derive_from_text(
+    text: str, old_text: str | None, service: str, history: analysis.History | None = None
+) -> Derived:
+    """Against the previous version's text (None for a first record): the diff and the AI analysis (pure).
+
+    ``history``: shared along one document's consecutive versions (an import), so each is read once.
+    """
     sha = sha256_hex(text)
     if old_text is None:
         stance = analysis.analyse(text, service=service)
@@ -146,7 +151,7 @@ def derive_from_text(text: str, old_text: str | None, service: str) -> Derived:
     if sha256_hex(old_text) == sha:
         return Derived(text=text, sha256=sha)
     text_diff = diff_texts(old_text, text)
-    comparison = analysis.compare(old_text, text, service=service)
+    comparison = analysis.compare(old_text, text, service=service, history=history)
     return Derived(
         text=text,
         sha256=sha,

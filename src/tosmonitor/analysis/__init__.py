@@ -10,7 +10,7 @@ versions), ``report`` (text output). Only the blocks that can matter are split i
 
 from __future__ import annotations
 
-from .compare import Comparison, Finding, align, compare, is_cosmetic
+from .compare import Comparison, Finding, History, align, compare, is_cosmetic
 from .report import headline, render_report
 from .segment import Clause, segment
 from .stance import Stance, analyse
@@ -19,6 +19,7 @@ __all__ = [
     "Clause",
     "Comparison",
     "Finding",
+    "History",
     "Stance",
     "align",
     "analyse",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .detect import ClauseHit, detect
 from .lexicon import REGIONS
@@ -92,9 +92,68 @@ def norm_key(text: str) -> str:
     return " ".join(_LETTERS.findall(_MONTH.sub(" ", text)))
 
 
-def is_cosmetic(old_text: str, new_text: str) -> bool:
+@dataclass
+class History:
+    """What consecutive comparisons of one document's versions share, so that a version is read once: clause
+    verdicts (most clauses carry over from version to version), normalised paragraphs, and the last version
+    read (the old side of the next comparison). Bounded: the caches start afresh past ``LIMIT`` entries."""
+
+    LIMIT = 50_000
+
+    hits: dict[tuple[str, ...], ClauseHit | None] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)
+    last: tuple[str, list[Clause], Profile] | None = None
+
+    def read(self, text: str, service: str | None) -> tuple[list[Clause], Profile]:
+        """The clauses and profile of one version."""
+        if self.last is not None and self.last[0] == text:
+            return self.last[1], self.last[2]
+        if len(self.hits) > self.LIMIT:
+            self.hits.clear()
+        clauses = segment(text)
+        read = profile(detect(clauses, service=service, cache=self.hits))
+        self.last = (text, clauses, read)
+        return clauses, read
+
+    def paragraph_keys(self, text: str) -> str:
+        """``norm_key(text)``, computed paragraph by paragraph so that paragraphs seen before cost a lookup.
+
+        A blank line is whitespace, so no word, date or number spans it; a link or a tag can, and a paragraph
+        that leaves one open (its last ``[``, ``(`` or ``<`` not closed) is joined to the next.
+        """
+        if len(self.keys) > self.LIMIT:
+            self.keys.clear()
+        out = []
+        pending = ""
+        for paragraph in text.split("\n\n"):
+            paragraph = pending + paragraph
+            if _left_open(paragraph):
+                pending = paragraph + "\n\n"
+                continue
+            pending = ""
+            key = self.keys.get(paragraph)
+            if key is None:
+                key = self.keys[paragraph] = norm_key(paragraph)
+            if key:
+                out.append(key)
+        if pending:
+            out.append(norm_key(pending))
+        return " ".join(key for key in out if key)
+
+
+def _left_open(text: str) -> bool:
+    """Whether a link's text or target, or a tag, is still open at the end of ``text``."""
+    return (
+        text.rfind("[") > text.rfind("]")
+        or text.rfind("(") > text.rfind(")")
+        or text.rfind("<") > text.rfind(">")
+    )
+
+
+def is_cosmetic(old_text: str, new_text: str, history: History | None = None) -> bool:
     """True when two texts differ only in formatting, punctuation, numbering, link targets or dates."""
-    return norm_key(old_text) == norm_key(new_text)
+    history = history or History()
+    return history.paragraph_keys(old_text) == history.paragraph_keys(new_text)
 
 
 @dataclass(frozen=True)
@@ -498,20 +557,23 @@ def _ai_keys(p: Profile) -> set[str]:
     return {norm_key(h.text) for h in p.hits if not h.ban}
 
 
-def compare(old_text: str, new_text: str, *, service: str | None = None) -> Comparison:
+def compare(
+    old_text: str, new_text: str, *, service: str | None = None, history: History | None = None
+) -> Comparison:
     """Compare two versions of a policy.
 
     :param old_text: the earlier normalised text.
     :param new_text: the later normalised text.
     :param service: the service's name (sentences naming it count as first-party statements).
+    :param history: shared by the comparisons of one document's consecutive versions (each version is then
+        read once); results are the same without it.
     :returns: a :class:`Comparison` whose ``to_dict()`` is the ``compare --json`` contract.
     """
-    old_clauses, new_clauses = segment(old_text), segment(new_text)
-    cache: dict[tuple[str, ...], ClauseHit | None] = {}
-    a = profile(detect(old_clauses, service=service, cache=cache))
-    b = profile(detect(new_clauses, service=service, cache=cache))
+    history = history or History()
+    old_clauses, a = history.read(old_text, service)
+    new_clauses, b = history.read(new_text, service)
     changed = old_text != new_text
-    cosmetic = changed and is_cosmetic(old_text, new_text)
+    cosmetic = changed and is_cosmetic(old_text, new_text, history)
     findings: list[Finding] = []
     if changed and not cosmetic and _ai_keys(a) != _ai_keys(b) or a.stance.training != b.stance.training:
         # Only clauses that say something about AI training need pairing by similarity (for the quotes).
