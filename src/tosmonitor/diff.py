@@ -59,6 +59,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
+from functools import lru_cache
 from typing import Any, Literal
 
 __all__ = [
@@ -313,6 +314,12 @@ def split_sentences(block: str) -> list[str]:
     :param block: one block of :func:`split_blocks` (or any paragraph).
     :returns: the sentences in order.
     """
+    return list(_sentences(block))
+
+
+# Consecutive versions of a document share most of their blocks: each is split once (a few MB at most).
+@lru_cache(maxsize=8192)
+def _sentences(block: str) -> tuple[str, ...]:
     out: list[str] = []
     for unit in _units(block):
         if "<br" in unit:  # line breaks inside table cells (or any line): each part is a unit
@@ -323,7 +330,7 @@ def split_sentences(block: str) -> list[str]:
         if "  " in unit or "\t" in unit or (not unit.isascii() and _ODD_SPACE.search(unit)):
             unit = " ".join(unit.split())
         _split_unit(unit, out)
-    return out
+    return tuple(out)
 
 
 # -- diffing --------------------------------------------------------------------------------------------------
@@ -348,7 +355,7 @@ def _sentences_of(blocks: Sequence[str], lo: int, hi: int) -> _Side:
     sentences: list[str] = []
     where: list[int] = []
     for index in range(lo, hi):
-        for sentence in split_sentences(blocks[index]):
+        for sentence in _sentences(blocks[index]):
             sentences.append(sentence)
             where.append(index)
     return _Side(sentences, where)
@@ -575,7 +582,7 @@ def _remove_moves(regions: list[_Region]) -> int:
 
 
 def _count_sentences(blocks: Sequence[str], lo: int, hi: int) -> int:
-    return sum(len(split_sentences(blocks[i])) for i in range(lo, hi))
+    return sum(len(_sentences(blocks[i])) for i in range(lo, hi))
 
 
 def _unpaired(removed: list[int], added: list[int]) -> list[tuple[int | None, int | None, _Runs | None]]:

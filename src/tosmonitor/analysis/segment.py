@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 _LIST = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)]|[a-z][.)]|\([a-z0-9]{1,4}\))\s+(.*)$")
@@ -136,18 +137,24 @@ def blocks(text: str) -> list[Block]:
 
 def block_clauses(block: Block) -> list[tuple[str, str]]:
     """The clauses of one block as (kind, text) pairs, in order (pieces without a word character dropped)."""
-    if block.kind == "table_row":
-        pieces = [block.text]
+    return list(_block_clauses(block.kind, block.text))
+
+
+# Consecutive versions of a document share most of their blocks: each is split once (a few MB at most).
+@lru_cache(maxsize=8192)
+def _block_clauses(block_kind: str, text: str) -> tuple[tuple[str, str], ...]:
+    if block_kind == "table_row":
+        pieces = [text]
         kind = "table_row"
     else:
-        pieces = split_sentences(block.text)
-        kind = "sentence" if block.kind == "paragraph" else "list_item"
+        pieces = split_sentences(text)
+        kind = "sentence" if block_kind == "paragraph" else "list_item"
     out = []
     for piece in pieces:
         piece = piece.strip()
         if piece and _WORDCHAR.search(piece):
             out.append((kind, piece))
-    return out
+    return tuple(out)
 
 
 class Document:
