@@ -3,7 +3,8 @@
 
 Serves N script-rendered pages on 127.0.0.1 (an empty shell whose policy text a script inserts after a short
 delay, plus an image that the fetcher must not load), fetches them all through one ``BrowserFetcher`` and
-prints throughput and the resident memory (RSS sum) of the Chromium processes, sampled while it runs.
+prints throughput and the resident memory (RSS sum) of the Chromium processes, sampled while it runs: the
+peak, and the mean over each third and each fifth of the run, which show whether it stays flat.
 
     python bench/browser_fetch.py [--pages 50] [--concurrency 2] [--quiet-period 0.15] [--json]
 
@@ -183,8 +184,16 @@ async def run(args: argparse.Namespace, base: str) -> dict[str, Any]:
         "rss_peak_mb": round(max(rss, default=0) / 2**20, 1),
         "rss_first_third_mb": round(statistics.mean(rss[:third]) / 2**20, 1) if rss else None,
         "rss_last_third_mb": round(statistics.mean(rss[-third:]) / 2**20, 1) if rss else None,
+        "rss_fifths_mb": [round(statistics.mean(part) / 2**20) for part in _fifths(rss)],
         "launches": fetcher.launches,
     }
+
+
+def _fifths(values: list[int]) -> list[list[int]]:
+    """``values`` cut into five consecutive parts of (nearly) equal length, leaving out empty ones."""
+    size = len(values) / 5
+    parts = [values[round(i * size) : round((i + 1) * size)] for i in range(5)]
+    return [part for part in parts if part]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -66,6 +66,9 @@ class _Site(BaseHTTPRequestHandler):
         elif path == "/slow-api":
             time.sleep(0.6)
             self._send(200, b"We do not train models on your messages.", "text/plain")
+        elif path == "/language.html":
+            language = self.headers.get("Accept-Language", "none")
+            self._send(200, f'<html><body><p id="language">{language}</p></body></html>'.encode())
         elif path == "/pixel.png":
             self._send(200, b"\x89PNG\r\n\x1a\n", "image/png")
         elif path == "/app.js":
@@ -223,6 +226,22 @@ def test_page_closed_to_plain_clients_opens_in_the_browser(
 
 
 @pytest.mark.browser
+def test_headers_go_with_their_page_only(site: Any, runner: asyncio.Runner, fetcher: BrowserFetcher) -> None:
+    base, _log = site
+    url = f"{base}/language.html"
+
+    async def three() -> list[FetchResult]:
+        french = fetcher.fetch(url, wait_for=["#language"], timeout=10, headers={"Accept-Language": "fr-CH"})
+        german = fetcher.fetch(url, wait_for=["#language"], timeout=10, headers={"Accept-Language": "de-AT"})
+        return [*await asyncio.gather(french, german), await fetcher.fetch(url, wait_for=["#language"])]
+
+    french, german, default = runner.run(three())
+    assert selected_text(french.body or b"", "#language") == "fr-CH"
+    assert selected_text(german.body or b"", "#language") == "de-AT"
+    assert selected_text(default.body or b"", "#language") not in ("fr-CH", "de-AT")
+
+
+@pytest.mark.browser
 def test_without_selectors_waits_for_body_text_not_script_source(
     site: Any, runner: asyncio.Runner, fetcher: BrowserFetcher
 ) -> None:
@@ -304,6 +323,48 @@ def test_browser_restarts_after_restart_every_pages(site: Any, runner: asyncio.R
 
     results, f = runner.run(three())
     assert [r.outcome for r in results] == [FetchOutcome.OK] * 3
+    assert f.launches == 2
+    assert [e["state"] for e in f.events] == ["launched", "restarted", "launched"]
+
+
+def _browser_pids() -> set[int]:
+    """Chromium's main processes started under this one (not its helpers, nor a wrapper script)."""
+    psutil = pytest.importorskip("psutil")
+    pids = set()
+    for proc in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error, IndexError):
+            args = proc.cmdline()
+            if "chrom" in Path(args[0]).name and not any(a.startswith("--type=") for a in args):
+                pids.add(proc.pid)
+    return pids
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not AVAILABLE, reason=f"headless browser unavailable: {REASON}")
+def test_next_browser_is_up_before_the_restart(site: Any, runner: asyncio.Runner) -> None:
+    base, _log = site
+
+    async def scenario() -> tuple[list[FetchResult], BrowserFetcher, list[set[int]]]:
+        seen: list[set[int]] = []
+        before = _browser_pids()
+        async with BrowserFetcher(restart_every=4, concurrency=1, quiet_period=0.1) as f:
+            results = [await f.fetch(f"{base}/gated.html", timeout=10)]
+            seen.append(_browser_pids() - before)  # 3 pages left: only the serving browser
+            results.append(await f.fetch(f"{base}/gated.html", timeout=10))
+            for _ in range(100):  # 2 pages left: the next browser is launched meanwhile
+                if len(_browser_pids() - before) == 2:
+                    break
+                await asyncio.sleep(0.1)
+            seen.append(_browser_pids() - before)
+            results += [await f.fetch(f"{base}/gated.html", timeout=10) for _ in range(3)]
+            seen.append(_browser_pids() - before)
+        return results, f, seen
+
+    results, f, (first, both, after) = runner.run(scenario())
+    assert [r.outcome for r in results] == [FetchOutcome.OK] * 5
+    assert len(first) == 1 and len(both) == 2 and first < both
+    assert (both - first) <= after  # the fifth page ran in the browser launched ahead
+    assert not (first & after)  # and the first one is gone
     assert f.launches == 2
     assert [e["state"] for e in f.events] == ["launched", "restarted", "launched"]
 

@@ -7,11 +7,13 @@ and a circuit breaker that stops using it after repeated crashes. It also owns :
 rule that decides when a plain-HTTP result deserves a second try in the browser.
 
 The browser is optional: Playwright (``pip install 'tosmonitor[browser]'``) drives the system Chromium
-(``apt-get install chromium``, or ``$TOSMONITOR_CHROMIUM``); no browser is ever downloaded. Importing this
-module works without either; :func:`browser_available` says whether they are there.
+(``apt-get install chromium-headless-shell``, the lighter headless build, or ``chromium``; or
+``$TOSMONITOR_CHROMIUM``); no browser is ever downloaded. Importing this module works without either;
+:func:`browser_available` says whether they are there.
 
-Every page gets a fresh browser context (no cookies shared between pages); one browser process serves a run
-and is replaced after a crash or every ``restart_every`` pages. Images, fonts and media are never loaded.
+Every page gets a fresh browser context (no cookies shared between pages), opened ahead while other pages
+render; one browser process serves a run and is replaced after a crash or every ``restart_every`` pages,
+by one launched ahead. Images, fonts and media are never loaded.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import re
 import shutil
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,11 +39,22 @@ __all__ = [
     "BrowserUnavailable",
     "browser_available",
     "find_chromium",
+    "launch_flags",
     "needs_browser",
 ]
 
 ENV_EXECUTABLE = "TOSMONITOR_CHROMIUM"
-CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+# The headless shell first: the same engine without the desktop browser around it (Debian's package
+# chromium-headless-shell), it opens a context and page for about half the CPU time and memory of the full
+# browser in headless mode.
+CHROMIUM_CANDIDATES = (
+    "chromium-headless-shell",
+    "chrome-headless-shell",
+    "chromium",
+    "chromium-browser",
+    "google-chrome",
+    "google-chrome-stable",
+)
 
 # Headless, no sandbox (containers), and nothing that reaches the network on its own. Site isolation is
 # off: a page's navigation then stays in the renderer opened ahead for it instead of starting another
@@ -55,16 +68,21 @@ LAUNCH_FLAGS = (
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
-    "--disable-dev-shm-usage",
     "--disable-site-isolation-trials",
     "--disable-features=IsolateOrigins,site-per-process",
 )
+
+# Chromium shares memory between its processes through /dev/shm; where that is small (64 MiB in a default
+# Docker container) it must use files in /tmp instead, which costs disk writes on every page elsewhere.
+SMALL_SHM_FLAG = "--disable-dev-shm-usage"
+SHM_MIN_FREE = 512 * 2**20
 
 BLOCKED_RESOURCE_TYPES = frozenset({"image", "font", "media"})
 
 ENABLE_HINT = (
     "install Playwright with pip install 'tosmonitor[browser]' and the system Chromium with "
-    "apt-get install chromium (or set TOSMONITOR_CHROMIUM to a Chromium executable)"
+    "apt-get install chromium-headless-shell or apt-get install chromium "
+    "(or set TOSMONITOR_CHROMIUM to a Chromium executable)"
 )
 
 # Seconds a page whose main document answered with an error status may take to replace itself (a JavaScript
@@ -180,6 +198,16 @@ def find_chromium(executable: str | None = None) -> str | None:
     return None
 
 
+def launch_flags(shm: str = "/dev/shm") -> list[str]:
+    """The Chromium command-line flags: :data:`LAUNCH_FLAGS`, plus ``--disable-dev-shm-usage`` when ``shm``
+    is missing or has less than ``SHM_MIN_FREE`` bytes free."""
+    try:
+        small = shutil.disk_usage(shm).free < SHM_MIN_FREE
+    except OSError:
+        small = True
+    return [*LAUNCH_FLAGS, SMALL_SHM_FLAG] if small else list(LAUNCH_FLAGS)
+
+
 def browser_available(executable: str | None = None) -> tuple[bool, str]:
     """Whether the browser fetcher can run here, without launching anything.
 
@@ -233,6 +261,10 @@ def needs_browser(
     return None
 
 
+# What a context is opened with: the User-Agent and the extra request headers (sorted).
+_Identity = tuple[str | None, tuple[tuple[str, str], ...]]
+
+
 @dataclass(eq=False)
 class _Instance:
     """One browser process and the pages it has served."""
@@ -242,8 +274,8 @@ class _Instance:
     active: int = 0
     retired: bool = False
     dead: bool = False
-    spare: asyncio.Task[tuple[Any, Any]] | None = None  # a context and page opened ahead of need
-    spare_agent: str | None = None
+    # Contexts with a blank page opened ahead of need, each with the User-Agent and headers it has.
+    spares: list[tuple[asyncio.Task[tuple[Any, Any]], _Identity]] = field(default_factory=list)
     blocker: Any = None  # the browser-wide CDP session refusing images, fonts and media (None: route them)
 
 
@@ -293,7 +325,8 @@ class BrowserFetcher:
         self._open_until = 0.0
         self._circuit_was_open = False
         self._closed = False
-        self._closing: set[asyncio.Task[None]] = set()  # contexts of finished pages being closed
+        self._closing: set[asyncio.Task[None]] = set()  # contexts and browsers being closed
+        self._successor: asyncio.Task[_Instance] | None = None  # the next browser, launched ahead
 
     async def __aenter__(self) -> BrowserFetcher:
         await self._start_playwright()
@@ -314,10 +347,13 @@ class BrowserFetcher:
             instances = [i for i in [self._current, *self._retired] if i is not None]
             self._current = None
             self._retired = []
+            successor, self._successor = self._successor, None
+            if successor is not None:
+                with contextlib.suppress(Exception):  # a failed launch leaves nothing to close
+                    instances.append(await asyncio.wait_for(successor, LAUNCH_TIMEOUT))
             if self._closing:
                 await asyncio.gather(*self._closing, return_exceptions=True)
-            for inst in instances:
-                await self._close_instance(inst)
+            await asyncio.gather(*(self._close_instance(inst) for inst in instances))
             if self._playwright is not None:
                 playwright, self._playwright = self._playwright, None
                 with contextlib.suppress(Exception):  # closing must not fail
@@ -416,31 +452,61 @@ class BrowserFetcher:
                 self._retire(current)
                 current = None
             if current is None:
-                browser = await playwright.chromium.launch(
-                    executable_path=self.executable,
-                    args=list(LAUNCH_FLAGS),
-                    headless=True,
-                    timeout=LAUNCH_TIMEOUT * 1000,
-                    handle_sigint=False,
-                    handle_sigterm=False,
-                    handle_sighup=False,
-                )
+                current = await self._adopt_successor()
+                if current is None:
+                    current = await self._launch(playwright)
                 self.launches += 1
-                current = _Instance(browser, blocker=await _block_resources(browser))
                 self._current = current
-                self._event("launched", version=browser.version)
+                self._event("launched", version=current.browser.version)
             for old in [i for i in self._retired if i.active == 0]:
                 self._retired.remove(old)
-                await self._close_instance(old)
+                self._close_later(old)
             current.served += 1
             current.active += 1
+            # Launch the next browser while the last pages of this one render, so that a restart does not
+            # hold up every slot for a launch.
+            left = self.restart_every - current.served
+            if left <= 2 * self.concurrency and self._successor is None:
+                self._successor = asyncio.ensure_future(self._launch(playwright))
             return current
+
+    async def _launch(self, playwright: Any) -> _Instance:
+        browser = await playwright.chromium.launch(
+            executable_path=self.executable,
+            args=launch_flags(),
+            headless=True,
+            timeout=LAUNCH_TIMEOUT * 1000,
+            handle_sigint=False,
+            handle_sigterm=False,
+            handle_sighup=False,
+        )
+        return _Instance(browser, blocker=await _block_resources(browser))
+
+    async def _adopt_successor(self) -> _Instance | None:
+        """The browser launched ahead, once it is up; None when there is none or it failed or died."""
+        successor, self._successor = self._successor, None
+        if successor is None:
+            return None
+        try:
+            inst = await asyncio.wait_for(successor, LAUNCH_TIMEOUT)
+        except Exception:  # launched again in the open, where a failure counts against the breaker
+            return None
+        if not inst.browser.is_connected():
+            self._close_later(inst)
+            return None
+        return inst
+
+    def _close_later(self, inst: _Instance) -> None:
+        """Close a browser no page uses any more, without holding up the caller."""
+        closing = asyncio.ensure_future(self._close_instance(inst))
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
 
     def _retire(self, inst: _Instance) -> None:
         inst.retired = True
-        if inst.spare is not None:
-            _discard(inst.spare)
-            inst.spare = None
+        spares, inst.spares = inst.spares, []
+        for spare, _agent in spares:
+            _discard(spare)
         self._retired.append(inst)
         if self._current is inst:
             self._current = None
@@ -451,12 +517,12 @@ class BrowserFetcher:
             self._retire(inst)
         if inst.retired and inst.active == 0 and inst in self._retired:
             self._retired.remove(inst)
-            await self._close_instance(inst)
+            self._close_later(inst)
 
     @staticmethod
     async def _close_instance(inst: _Instance) -> None:
-        spare, inst.spare = inst.spare, None
-        if spare is not None:
+        spares, inst.spares = inst.spares, []
+        for spare, _agent in spares:
             with contextlib.suppress(Exception):  # closed with its browser below anyway
                 context, _page = await asyncio.wait_for(spare, CLOSE_TIMEOUT)
                 await asyncio.wait_for(context.close(), CLOSE_TIMEOUT)
@@ -511,13 +577,12 @@ class BrowserFetcher:
     ) -> FetchResult:
         from playwright.async_api import Error as PlaywrightError
 
+        identity: _Identity = (user_agent, tuple(sorted(headers.items())))
         try:
-            context, page = await self._take_page(inst, user_agent, deadline)
+            context, page = await self._take_page(inst, identity, deadline)
         except (PlaywrightError, TimeoutError) as exc:
             raise _Crash(f"could not open a browser page: {_first_line(exc)}") from exc
         try:
-            if headers:
-                await context.set_extra_http_headers(dict(headers))
             return await self._render_in(
                 page, inst, url, list(wait_for), deadline, timeout, fetched_at, started
             )
@@ -527,30 +592,34 @@ class BrowserFetcher:
             self._closing.add(closing)
             closing.add_done_callback(self._closing.discard)
 
-    async def _take_page(self, inst: _Instance, user_agent: str | None, deadline: float) -> tuple[Any, Any]:
-        """A fresh context and page: the one opened ahead for this User-Agent, or a new one.
+    async def _take_page(self, inst: _Instance, identity: _Identity, deadline: float) -> tuple[Any, Any]:
+        """A fresh context and page: one opened ahead with this User-Agent and headers, or a new one.
 
-        Opening a page starts a renderer process, the largest fixed cost of a fetch; the next page is
-        therefore opened while this one renders, so that it is ready when the next fetch comes.
+        Opening a page starts a renderer process, the largest fixed cost of a fetch. Each slot's next page
+        is therefore opened while the current ones render: up to ``concurrency`` pages wait ready, never
+        more than the browser has pages left to serve before its restart.
         """
-        spare, inst.spare = inst.spare, None
         pair = None
-        if spare is not None and inst.spare_agent == user_agent:
-            try:
-                pair = await asyncio.wait_for(asyncio.shield(spare), _remaining(deadline))
-            except Exception:  # a failed or slow spare is replaced by a new page below
-                _discard(spare)
-        elif spare is not None:
-            _discard(spare)
+        for index, (spare, opened_as) in enumerate(inst.spares):
+            if opened_as == identity:
+                del inst.spares[index]
+                try:
+                    pair = await asyncio.wait_for(asyncio.shield(spare), _remaining(deadline))
+                except Exception:  # a failed or slow spare is replaced by a new page below
+                    _discard(spare)
+                break
         if pair is None:
             pair = await asyncio.wait_for(
-                _open_page(inst.browser, user_agent, route=inst.blocker is None), _remaining(deadline)
+                _open_page(inst.browser, identity, route=inst.blocker is None), _remaining(deadline)
             )
-        if not inst.retired and not inst.dead and inst.served < self.restart_every:
-            inst.spare = asyncio.ensure_future(
-                _open_page(inst.browser, user_agent, route=inst.blocker is None)
-            )
-            inst.spare_agent = user_agent
+        if not inst.retired and not inst.dead:
+            wanted = min(self.concurrency, self.restart_every - inst.served)
+            while len(inst.spares) >= max(1, wanted) and any(i != identity for _s, i in inst.spares):
+                index = next(n for n, (_s, i) in enumerate(inst.spares) if i != identity)
+                _discard(inst.spares.pop(index)[0])  # the oldest page opened for other requests
+            while len(inst.spares) < wanted:
+                opening = _open_page(inst.browser, identity, route=inst.blocker is None)
+                inst.spares.append((asyncio.ensure_future(opening), identity))
         return pair
 
     async def _render_in(
@@ -704,12 +773,16 @@ async def _block_resources(browser: Any) -> Any:
     return session
 
 
-async def _open_page(browser: Any, user_agent: str | None, *, route: bool) -> tuple[Any, Any]:
+async def _open_page(browser: Any, identity: _Identity, *, route: bool) -> tuple[Any, Any]:
     """A new browser context (no cookies, no storage, no service workers) with one blank page.
 
+    :param identity: the User-Agent (None: Chromium's own) and the extra headers of every request.
     :param route: refuse images, fonts and media with a Playwright route (when the browser does not).
     """
-    context = await browser.new_context(user_agent=user_agent, service_workers="block")
+    user_agent, headers = identity
+    context = await browser.new_context(
+        user_agent=user_agent, extra_http_headers=dict(headers) or None, service_workers="block"
+    )
     try:
         await context.add_init_script(_OBSERVE_JS)
         if route:
