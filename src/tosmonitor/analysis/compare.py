@@ -145,7 +145,7 @@ def _left_open(text: str) -> bool:
     """Whether a link's text or target, or a tag, is still open at the end of ``text``."""
     return (
         text.rfind("[") > text.rfind("]")
-        or text.rfind("(") > text.rfind(")")
+        or text.rfind("](") > text.rfind(")")
         or text.rfind("<") > text.rfind(">")
     )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 from . import lexicon as lx
 from .segment import Clause, Document, split_sentences
@@ -448,6 +449,12 @@ def detect_text(
     return detect(doc.clauses(select(doc)), service=service, cache=cache)
 
 
+@lru_cache(maxsize=16384)
+def _clause_might_matter(text: str) -> bool:
+    """``might_matter`` of a clause (consecutive versions of a document share most clauses)."""
+    return lx.might_matter(text.lower())
+
+
 def detect(
     clauses: list[Clause],
     *,
@@ -466,7 +473,7 @@ def detect(
     for clause in clauses:
         if clause.kind != "list_item":
             lead = plain(clause.text) if clause.text.rstrip(" *_").endswith(":") else ""
-        if not lx.might_matter(clause.text.lower()):
+        if not _clause_might_matter(clause.text):
             previous = clause.text
             recent = [*recent[-5:], clause]
             continue
