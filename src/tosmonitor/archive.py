@@ -493,9 +493,7 @@ class Archive:
             suspect_since=parse_iso(row["suspect_since"]),
             consecutive_failures=row["consecutive_failures"],
             health_state=json.loads(row["health_state"]) if row["health_state"] else None,
-            text_digest=row["text_digest"]
-            if latest and row["text_digest_version_id"] == latest[0]
-            else None,
+            text_digest=row["text_digest"] if latest and row["text_digest_version_id"] == latest[0] else None,
         )
 
     # -- snapshots ---------------------------------------------------------------------------------------
