@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -177,11 +178,19 @@ def _apply_migrations(db: sqlite_utils.Database) -> None:
 _DECOMPRESSOR = zstandard.ZstdDecompressor()
 
 
+@lru_cache(maxsize=8)
+def _delta_compressor(base: bytes) -> zstandard.ZstdCompressor:
+    """A compressor with ``base`` as its dictionary, prepared once: a dynamic page's fetches are all deltas
+    against the same keyframe."""
+    dictionary = zstandard.ZstdCompressionDict(base, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+    dictionary.precompute_compress(level=_LEVEL)
+    return zstandard.ZstdCompressor(level=_LEVEL, dict_data=dictionary)
+
+
 def compress(data: bytes, base: bytes | None = None) -> tuple[bytes, str]:
     """Compress ``data``; with ``base``, as a delta against it. Returns (blob, codec)."""
     if base:
-        dictionary = zstandard.ZstdCompressionDict(base, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
-        blob = zstandard.ZstdCompressor(level=_LEVEL, dict_data=dictionary).compress(data)
+        blob = _delta_compressor(base).compress(data)
         return blob, "zstd-delta"
     return zstandard.ZstdCompressor(level=_LEVEL).compress(data), "zstd"
 
@@ -523,7 +532,7 @@ class Archive:
 
     def _put_snapshot(self, result: FetchResult, document_id: str) -> str:
         body = result.body or b""
-        sha = sha256_hex(body)
+        sha = result.body_sha256
         if self.has_snapshot(sha):
             return sha
         # Star topology: a snapshot is a delta against the latest *keyframe* of its page, so reading any

@@ -8,8 +8,10 @@ These dataclasses are the contracts between ``config``, ``fetch``, ``extract``, 
 from __future__ import annotations
 
 import enum
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,11 @@ class FetchResult:
     error: str | None = None  # human-readable reason for an error outcome
     retry_after: float | None = None  # seconds the server asked us to wait (429/503)
     fetcher: str = "http"  # "http" or "browser"
+
+    @cached_property
+    def body_sha256(self) -> str:
+        """The sha256 of the body (of no bytes when there is none): the snapshot's key, computed once."""
+        return hashlib.sha256(self.body or b"").hexdigest()
 
     def text(self) -> str:
         """The body decoded with the detected charset (replacement characters on bad bytes)."""

@@ -336,8 +336,7 @@ class Monitor:
         if all(r.outcome is FetchOutcome.NOT_MODIFIED for r in results):
             return self._record_simple(doc, state, results, "not_modified", started, full_fetch=False)
 
-        bodies = [r.body or b"" for r in results]
-        same_bytes = tuple(sha256_hex(b) for b in bodies) == state.latest_snapshots
+        same_bytes = tuple(r.body_sha256 for r in results) == state.latest_snapshots
         if same_bytes and state.latest_extractor_version == EXTRACTOR_VERSION:
             return self._record_simple(doc, state, results, "unchanged", started, full_fetch=full_fetch)
 
@@ -632,7 +631,7 @@ class Monitor:
         text_digest: str | None = None,
     ) -> CheckSummary:
         now = self.now()
-        snapshots = tuple(sha256_hex(r.body or b"") for r in results)
+        snapshots = tuple(r.body_sha256 for r in results)
         comparison = derived.comparison if derived else None
         event_template: dict[str, Any] | None = None
         if derived is not None:
