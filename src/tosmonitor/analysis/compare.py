@@ -13,6 +13,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from rapidfuzz.distance import Indel
+
 from .detect import ClauseHit, detect
 from .lexicon import REGIONS
 from .segment import Clause, segment
@@ -102,6 +104,7 @@ class History:
 
     hits: dict[tuple[str, ...], ClauseHit | None] = field(default_factory=dict)
     keys: dict[str, str] = field(default_factory=dict)
+    ratios: dict[tuple[str, str], float] = field(default_factory=dict)
     last: tuple[str, list[Clause], Profile] | None = None
 
     def read(self, text: str, service: str | None) -> tuple[list[Clause], Profile]:
@@ -114,6 +117,24 @@ class History:
         read = profile(detect(clauses, service=service, cache=self.hits))
         self.last = (text, clauses, read)
         return clauses, read
+
+    def key(self, text: str) -> str:
+        """``norm_key(text)`` of a clause or paragraph, computed once."""
+        key = self.keys.get(text)
+        if key is None:
+            if len(self.keys) > self.LIMIT:
+                self.keys.clear()
+            key = self.keys[text] = norm_key(text)
+        return key
+
+    def ratio(self, a: str, b: str) -> float:
+        """``difflib``'s similarity ratio of two clause keys, computed once."""
+        found = self.ratios.get((a, b))
+        if found is None:
+            if len(self.ratios) > self.LIMIT:
+                self.ratios.clear()
+            found = self.ratios[(a, b)] = difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
+        return found
 
     def paragraph_keys(self, text: str) -> str:
         """``norm_key(text)``, computed paragraph by paragraph so that paragraphs seen before cost a lookup.
@@ -143,6 +164,8 @@ class History:
 
 def _left_open(text: str) -> bool:
     """Whether a link's text or target, or a tag, is still open at the end of ``text``."""
+    if "[" not in text and "<" not in text:  # most paragraphs (a link target opens after a "[")
+        return False
     return (
         text.rfind("[") > text.rfind("]")
         or text.rfind("](") > text.rfind(")")
@@ -165,15 +188,36 @@ class Pair:
     new: Clause | None
 
 
-def _similar(a: str, b: str) -> float:
-    sm = difflib.SequenceMatcher(None, a, b, autojunk=False)
-    if sm.real_quick_ratio() < 0.6 or sm.quick_ratio() < 0.6:
-        return 0.0
-    return sm.ratio()
+def _most_similar(
+    candidates: list[int], keys: dict[int, str], key: str, threshold: float, history: History
+) -> int:
+    """The candidate whose key is most similar to ``key`` by ``difflib``'s ratio (the last of equals), or -1
+    when none reaches ``threshold``.
+
+    The ratio counts the characters of the matching blocks ``difflib`` finds, a common subsequence; the
+    normalised InDel similarity (``rapidfuzz``, in C++) counts the longest one, so it bounds the ratio from
+    above: candidates are tried from the highest bound down, and those whose bound is below the best ratio
+    found so far (which cannot reach it) are never compared character by character.
+    """
+    bounds = {i: Indel.normalized_similarity(keys[i], key) for i in candidates}
+    scores: dict[int, float] = {}
+    best_score = threshold
+    for i in sorted(candidates, key=lambda i: -bounds[i]):
+        if bounds[i] < best_score:
+            break
+        scores[i] = history.ratio(keys[i], key)
+        best_score = max(best_score, scores[i])
+    winners = [i for i in candidates if scores.get(i, -1.0) >= threshold and scores[i] == best_score]
+    return winners[-1] if winners else -1
 
 
 def align(
-    old: list[Clause], new: list[Clause], *, threshold: float = 0.6, focus: set[int] | None = None
+    old: list[Clause],
+    new: list[Clause],
+    *,
+    threshold: float = 0.6,
+    focus: set[int] | None = None,
+    history: History | None = None,
 ) -> list[Pair]:
     """Pair the clauses of two versions; lightly reworded clauses come out as "modified".
 
@@ -182,7 +226,9 @@ def align(
     character similarity among candidates sharing words (cheap prefilter).
 
     :param focus: if given, only new clauses with these indexes are paired by similarity (the expensive step).
+    :param history: caches of normalised keys and ratios shared along one document's comparisons.
     """
+    history = history or History()
     pairs: list[Pair] = []
     left_old: list[int] = []
     left_new: list[int] = []
@@ -195,8 +241,8 @@ def align(
         else:
             left_old.extend(range(i1, i2))
             left_new.extend(range(j1, j2))
-    ok = {i: norm_key(old[i].text) for i in left_old}
-    nk = {j: norm_key(new[j].text) for j in left_new}
+    ok = {i: history.key(old[i].text) for i in left_old}
+    nk = {j: history.key(new[j].text) for j in left_new}
     by_key: dict[str, list[int]] = {}
     for i in left_old:
         by_key.setdefault(ok[i], []).append(i)
@@ -226,14 +272,12 @@ def align(
             for i in postings:
                 if i not in used:
                     counts[i] = counts.get(i, 0) + 1
-        best, best_score = -1, threshold
-        for i, shared in sorted(counts.items(), key=lambda kv: -kv[1])[:5]:
-            union = len(words | words_old[i]) or 1
-            if shared / union < 0.3:
-                continue
-            score = _similar(ok[i], nk[j])
-            if score >= best_score:
-                best, best_score = i, score
+        candidates = [
+            i
+            for i, shared in sorted(counts.items(), key=lambda kv: -kv[1])[:5]
+            if shared / (len(words | words_old[i]) or 1) >= 0.3
+        ]
+        best = _most_similar(candidates, ok, nk[j], threshold, history)
         if best >= 0:
             used.add(best)
             pairs.append(Pair("modified", old[best], new[j]))
@@ -553,8 +597,8 @@ def _promise_findings(a: Profile, b: Profile, q: _Quotes) -> list[Finding]:
     return out
 
 
-def _ai_keys(p: Profile) -> set[str]:
-    return {norm_key(h.text) for h in p.hits if not h.ban}
+def _ai_keys(p: Profile, history: History) -> set[str]:
+    return {history.key(h.text) for h in p.hits if not h.ban}
 
 
 def compare(
@@ -575,9 +619,14 @@ def compare(
     changed = old_text != new_text
     cosmetic = changed and is_cosmetic(old_text, new_text, history)
     findings: list[Finding] = []
-    if changed and not cosmetic and _ai_keys(a) != _ai_keys(b) or a.stance.training != b.stance.training:
+    if (
+        changed
+        and not cosmetic
+        and _ai_keys(a, history) != _ai_keys(b, history)
+        or a.stance.training != b.stance.training
+    ):
         # Only clauses that say something about AI training need pairing by similarity (for the quotes).
-        pairs = align(old_clauses, new_clauses, focus={h.clause.index for h in b.hits})
+        pairs = align(old_clauses, new_clauses, focus={h.clause.index for h in b.hits}, history=history)
         q = _Quotes(a, b, pairs)
         findings = _stance_findings(a, b, q) + _set_findings(a, b, q)
     findings.sort(key=lambda f: -SEVERITIES.index(f.severity))
