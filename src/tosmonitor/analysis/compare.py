@@ -148,7 +148,7 @@ class History:
         pending = ""
         for paragraph in text.split("\n\n"):
             paragraph = pending + paragraph
-            if _left_open(paragraph):
+            if _unclosed(paragraph):
                 pending = paragraph + "\n\n"
                 continue
             pending = ""
@@ -162,7 +162,7 @@ class History:
         return " ".join(key for key in out if key)
 
 
-def _left_open(text: str) -> bool:
+def _unclosed(text: str) -> bool:
     """Whether a link's text or target, or a tag, is still open at the end of ``text``."""
     if "[" not in text and "<" not in text:  # most paragraphs (a link target opens after a "[")
         return False
