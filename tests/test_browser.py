@@ -199,6 +199,19 @@ def test_pending_request_holds_a_quiet_page(
 
 
 @pytest.mark.browser
+def test_the_page_itself_counts_its_requests_in_flight(
+    site: Any, runner: asyncio.Runner, fetcher: BrowserFetcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without Playwright's request events (which can reach us after the probe's answer), the page's own
+    # count of fetch() calls in flight still holds the page until the policy text has arrived.
+    monkeypatch.setattr(browser, "TRACKED_RESOURCE_TYPES", frozenset())
+    base, _log = site
+    result = runner.run(fetcher.fetch(f"{base}/fetching.html", wait_for=["#privacy"], timeout=10))
+    assert result.outcome is FetchOutcome.OK, result.error
+    assert selected_text(result.body or b"", "#privacy") == "We do not train models on your messages."
+
+
+@pytest.mark.browser
 def test_page_closed_to_plain_clients_opens_in_the_browser(
     site: Any, runner: asyncio.Runner, fetcher: BrowserFetcher
 ) -> None:

@@ -99,16 +99,37 @@ TRACKED_RESOURCE_TYPES = frozenset({"document", "script", "xhr", "fetch"})
 REQUEST_PATIENCE = 2.0
 
 # Run in every document before its own scripts (and by the probe, should a document lack it): a
-# MutationObserver that records, per node, when its children or text last changed (performance.now()).
+# MutationObserver that records, per node, when its children or text last changed (performance.now()), and
+# the page's own fetch and XMLHttpRequest calls in flight (with when they started). Playwright's request
+# events tell the same, but they travel separately from the probe's answer and can arrive after it: the
+# page's own count cannot lag behind the text it is about to change.
 _OBSERVE_JS = """
 (() => {
   if (window.__tosmonitorSettle) { return window.__tosmonitorSettle; }
-  const state = {since: performance.now(), changed: new Map()};
+  const state = {since: performance.now(), changed: new Map(), requests: new Map(), next: 0};
   Object.defineProperty(window, "__tosmonitorSettle", {value: state});
   new MutationObserver((records) => {
     const now = performance.now();
     for (const record of records) { state.changed.set(record.target, now); }
   }).observe(document, {childList: true, characterData: true, subtree: true});
+  const started = () => { const id = ++state.next; state.requests.set(id, performance.now()); return id; };
+  if (typeof window.fetch === "function") {
+    const fetch = window.fetch;
+    window.fetch = function (...args) {
+      const id = started();
+      try {
+        return fetch.apply(this, args).finally(() => state.requests.delete(id));
+      } catch (error) { state.requests.delete(id); throw error; }
+    };
+  }
+  if (window.XMLHttpRequest) {
+    const send = XMLHttpRequest.prototype.send;
+    XMLHttpRequest.prototype.send = function (...args) {
+      const id = started();
+      this.addEventListener("loadend", () => state.requests.delete(id));
+      try { return send.apply(this, args); } catch (error) { state.requests.delete(id); throw error; }
+    };
+  }
   return state;
 })()
 """
@@ -118,7 +139,7 @@ _OBSERVE_JS = """
 # quietPeriod seconds; then return the serialised document (with wantHtml), else the state at maxWait.
 _SETTLE_JS = (
     """
-async ([selectors, quietPeriod, maxWait, wantHtml]) => {
+async ([selectors, quietPeriod, maxWait, wantHtml, patience]) => {
   const state = """
     + _OBSERVE_JS.strip()
     + """;
@@ -149,12 +170,15 @@ async ([selectors, quietPeriod, maxWait, wantHtml]) => {
       if (at <= last) { continue; }
       if (roots.some((root) => root.contains(node) || node.contains(root))) { last = at; }
     }
-    return {missing: missing, empty: empty, quiet: (performance.now() - last) / 1000, html: null};
+    const now = performance.now();
+    let requests = 0;
+    for (const at of state.requests.values()) { if (now - at < patience * 1000) { requests += 1; } }
+    return {missing: missing, empty: empty, requests: requests, quiet: (now - last) / 1000, html: null};
   };
   const began = performance.now();
   for (;;) {
     const result = probe();
-    const ready = result.missing.length === 0 && !result.empty;
+    const ready = result.missing.length === 0 && !result.empty && result.requests === 0;
     if (ready && result.quiet >= quietPeriod) {
       if (wantHtml) {
         // What Playwright's page.content() returns, without another round trip.
@@ -698,7 +722,9 @@ class BrowserFetcher:
             slice_ = 0.0 if error_status else max(0.0, min(SETTLE_SLICE, deadline - now))
             try:
                 probe = await asyncio.wait_for(
-                    page.evaluate(_SETTLE_JS, [selectors, self.quiet_period, slice_, not error_status]),
+                    page.evaluate(
+                        _SETTLE_JS, [selectors, self.quiet_period, slice_, not error_status, REQUEST_PATIENCE]
+                    ),
                     _remaining(deadline) + 1.0,  # the in-page wait itself ends at the deadline
                 )
             except TimeoutError:
@@ -829,7 +855,7 @@ def _unsettled(probe: dict[str, Any] | None, selectors: Sequence[str], loading: 
         return "selector(s) never matched: " + ", ".join(probe["missing"])
     if probe["empty"]:
         return "the selected content stayed empty" if selectors else "the page body stayed empty"
-    if loading:
+    if loading or probe.get("requests"):
         return "scripts or requests kept loading"
     return "the content kept changing"
 
