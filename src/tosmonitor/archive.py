@@ -178,10 +178,10 @@ def _apply_migrations(db: sqlite_utils.Database) -> None:
 _DECOMPRESSOR = zstandard.ZstdDecompressor()
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=2)
 def _delta_compressor(base: bytes) -> zstandard.ZstdCompressor:
-    """A compressor with ``base`` as its dictionary, prepared once: a dynamic page's fetches are all deltas
-    against the same keyframe."""
+    """A compressor with ``base`` as its dictionary, prepared once for consecutive deltas against one base
+    (an import of one page's captures: all against the same keyframe). Two at most: each holds a few MB."""
     dictionary = zstandard.ZstdCompressionDict(base, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
     dictionary.precompute_compress(level=_LEVEL)
     return zstandard.ZstdCompressor(level=_LEVEL, dict_data=dictionary)

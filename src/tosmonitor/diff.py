@@ -318,7 +318,7 @@ def split_sentences(block: str) -> list[str]:
 
 
 # Consecutive versions of a document share most of their blocks: each is split once (a few MB at most).
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=1024)
 def _sentences(block: str) -> tuple[str, ...]:
     out: list[str] = []
     for unit in _units(block):

@@ -449,7 +449,7 @@ def detect_text(
     return detect(doc.clauses(select(doc)), service=service, cache=cache)
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=2048)
 def _clause_might_matter(text: str) -> bool:
     """``might_matter`` of a clause (consecutive versions of a document share most clauses)."""
     return lx.might_matter(text.lower())

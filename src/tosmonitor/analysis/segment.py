@@ -141,7 +141,7 @@ def block_clauses(block: Block) -> list[tuple[str, str]]:
 
 
 # Consecutive versions of a document share most of their blocks: each is split once (a few MB at most).
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=1024)
 def _block_clauses(block_kind: str, text: str) -> tuple[tuple[str, str], ...]:
     if block_kind == "table_row":
         pieces = [text]
