@@ -6,7 +6,8 @@ Usage: python bench/compare_speed.py [--corpus DIR] [--runs N] [--quick]
 1. Every version of the corpus (``../shared/corpus/versions/*/*/*.md`` relative to the project root, or
    ``$TOSMONITOR_CORPUS``): ``analyse`` once per version and ``compare`` once per consecutive pair of one
    document; prints median, p95 and worst, for the versions (pairs: both versions) of 40-200 KB and for the
-   whole corpus (targets: median ``analyse`` <= 5 ms, median ``compare`` <= 15 ms on 40-200 KB).
+   whole corpus (targets: median ``analyse`` <= 5 ms, median ``compare`` <= 15 ms on 40-200 KB); then
+   ``compare`` along each document's history with one shared ``analysis.History``, as an import does.
 2. The largest document with two versions of 120-180 KB (about 150 KB): ``compare`` of its two largest versions,
    median of N runs (target: < 0.3 s). Without a corpus it generates two ~150 KB policies that differ in one
    sentence.
@@ -23,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from tosmonitor.analysis import analyse, compare
+from tosmonitor.analysis import History, analyse, compare
 
 LOW, HIGH = 40_000, 200_000
 
@@ -98,8 +99,10 @@ def corpus_figures(corpus: Path) -> list[str]:
     analyse_mid: list[float] = []
     compare_all: list[float] = []
     compare_mid: list[float] = []
+    chained: list[float] = []
     for files in documents(corpus):
         previous: str | None = None
+        history = History()
         for path in files:
             text = path.read_text(encoding="utf-8")
             seconds = _timed(analyse, text)
@@ -109,6 +112,9 @@ def corpus_figures(corpus: Path) -> list[str]:
             if previous is not None:
                 seconds = _timed(compare, previous, text)
                 compare_all.append(seconds)
+                started = time.perf_counter()
+                compare(previous, text, history=history)
+                chained.append(time.perf_counter() - started)
                 if all(LOW <= len(t.encode()) <= HIGH for t in (previous, text)):
                     compare_mid.append(seconds)
             previous = text
@@ -117,6 +123,7 @@ def corpus_figures(corpus: Path) -> list[str]:
         _summary("analyse, all versions        ", analyse_all),
         _summary("compare, pairs of 40-200 KB  ", compare_mid),
         _summary("compare, all pairs           ", compare_all),
+        _summary("compare along each history   ", chained),
     ]
 
 
