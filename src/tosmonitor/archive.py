@@ -3,7 +3,9 @@
 
 Tables (stable names, documented in the README, readable in Datasette):
 
-``documents``   one row per watched document: metadata, conditional-GET validators, health counters.
+``documents``   one row per watched document: metadata, conditional-GET validators, health counters, and the
+                digest of the markup the latest version's text was rendered from (with that version's id,
+                so a later version, imported or re-derived, voids it).
 ``fetches``     every fetch attempt: time, status, outcome (changed | unchanged | not_modified | error |
                 suspect), error class, bytes, elapsed, validators, final URL, snapshot hash, fetcher.
 ``snapshots``   raw bodies, content-addressed by sha256, zstd-compressed against the latest full copy

@@ -21,6 +21,10 @@ items ``-`` / ``1.`` with nested lists indented; a table row is one line ``| a |
 parameters removed, Cloudflare-obfuscated addresses decoded); emphasis and images dropped; ``<pre>`` kept
 verbatim; ``<details>`` content kept. The text then goes through :func:`normalise_text`.
 
+:func:`extract_pages_digest` also returns a digest of what the text is rendered from (the selected markup, the
+rules, the base URL, the extractor version): a check whose page gives the digest of the latest version skips
+rendering, the costly step, for dynamic pages whose nonce or timestamp lies outside the selection.
+
 Selection follows Open Terms Archive so that its declarations give the same text: ``remove`` applies
 first, every match of every ``select`` is kept in document order (an element inside another selected one
 only once), and only when *no* selector matches is it an error. With explicit ``select`` the content is
