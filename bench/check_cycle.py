@@ -26,10 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from tosmonitor.archive import Archive  # noqa: E402
-from tosmonitor.fetch import Fetcher  # noqa: E402
-from tosmonitor.models import Config, DocumentSpec, Rules, Settings, Source  # noqa: E402
-from tosmonitor.monitor import Monitor  # noqa: E402
+# tosmonitor is imported inside the functions that use it: worker processes (spawn) re-import this file, and
+# like the ``tosmonitor`` command's, they should load only what they run.
 
 HOSTS = [f"127.0.0.{i}" for i in range(1, 11)]
 WORDS = (
@@ -167,7 +165,10 @@ def peak_rss_mib(exclude: int | None = None) -> tuple[float, float]:
     return own, children
 
 
-async def cycle(config: Config, archive: Archive, executor) -> tuple[float, dict[str, int]]:
+async def cycle(config, archive, executor) -> tuple[float, dict[str, int]]:  # noqa: ANN001
+    from tosmonitor.fetch import Fetcher
+    from tosmonitor.monitor import Monitor
+
     async with Fetcher(concurrency=32, per_host=1, host_spacing=0.0, retries=1) as fetcher:
         monitor = Monitor(config, archive, fetcher=fetcher, executor=executor)
         async with monitor:
@@ -181,6 +182,9 @@ async def cycle(config: Config, archive: Archive, executor) -> tuple[float, dict
 
 
 def main() -> None:
+    from tosmonitor.archive import Archive
+    from tosmonitor.models import Config, DocumentSpec, Rules, Settings, Source
+
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

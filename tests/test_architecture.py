@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """The dependency rule of the README's "Architecture": the data path flows one way.
 
-``extract``, ``diff`` and ``analysis`` are pure (no network, disk or archive); ``archive`` knows nothing of
+``extract``, ``diff``, ``analysis`` and ``derive`` are pure (no network, disk or archive); ``archive`` knows nothing of
 fetching or alerting; only the command-line layer imports ``cli``; and there are no import cycles.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "tosmonitor"
-PURE = {"extract", "diff", "analysis"}
+PURE = {"extract", "diff", "analysis", "derive"}
 IO_EDGES = {"fetch", "browser", "archive", "notify", "scheduler", "web", "cli", "monitor", "commands", "demo"}
 CLI_LAYER = {"cli", "cli_research", "cli_web", "__main__"}
 
@@ -114,3 +114,18 @@ def test_no_import_cycles_at_module_load():
         if start not in seen and visit(start, []):
             break
     assert not cycle, " -> ".join(cycle)
+
+
+def test_worker_processes_start_light():
+    # A worker (spawn) imports the main module and the module of the function it runs: neither should load
+    # the archive, the HTTP client or the command line.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, tosmonitor.__main__, tosmonitor.derive; "
+        "print(sorted(m for m in ('tosmonitor.cli', 'tosmonitor.archive', 'httpx', 'sqlite_utils') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from localserver import Response
+from tosmonitor import derive as derive_module
 from tosmonitor import monitor as monitor_module
 from tosmonitor.archive import Archive, CheckRecord, NewChange, NewVersion
 from tosmonitor.fetch import Fetcher
@@ -226,13 +227,13 @@ def test_a_new_extractor_records_a_technical_change_not_an_alert(local_server, a
     # Pretend the stored version came from an older extractor that lost the list items.
     original = archive.latest_version("acme/doc0")
     monkeypatch.setattr(monitor_module, "EXTRACTOR_VERSION", "next")
-    real_extract = monitor_module.extract_pages_digest
+    real_extract = derive_module.extract_pages_digest
 
     def next_extractor(pages, known=None):
         text, digest = real_extract(pages, known)
         return (text.replace("safe", "secure") if text else text), digest
 
-    monkeypatch.setattr(monitor_module, "extract_pages_digest", next_extractor)
+    monkeypatch.setattr(derive_module, "extract_pages_digest", next_extractor)
     [summary] = run(config, archive)
     assert summary.technical is True
     change = archive.changes("acme/doc0")[-1]

@@ -38,8 +38,10 @@ from . import analysis
 from .archive import Archive, CheckRecord, NewChange, NewVersion, PageFetch, sha256_hex
 from .clock import parse_iso
 from .config import _OTA_FILTERS, KNOWN_FILTERS, parse_config, slugify
+from .derive import derive_from_text
 from .errors import ConfigError, FetchError, InputError
 from .models import FetchOutcome, FetchResult, Rules, Source
+from .monitor import new_change
 
 __all__ = [
     "DEFAULT_CDX_URL",
@@ -76,14 +78,7 @@ class ImportReport:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Analysis: the same derivation as live checks (monitor.derive_from_text), without any delivery
-
-
-def _deriver() -> Callable[..., Any]:
-    """The live pipeline's derivation (diff + analysis), so imported history is analysed like live history."""
-    from .monitor import derive_from_text
-
-    return derive_from_text
+# Analysis: the same derivation as live checks (derive.derive_from_text), without any delivery
 
 
 def derive_history(
@@ -91,7 +86,7 @@ def derive_history(
 ) -> tuple[NewVersion, NewChange | None, dict[str, Any] | None]:
     """The imported version of ``text`` and, against ``old_text``, its change (both analysed; ``history`` is
     shared along one document's versions)."""
-    derived = _deriver()(text, old_text, service, history)
+    derived = derive_from_text(text, old_text, service, history)
     stance = derived.stance
     version = NewVersion(
         text=text,
@@ -100,7 +95,7 @@ def derive_history(
         training=(stance or {}).get("training"),
         stance=stance,
     )
-    change = derived.new_change() if old_text is not None else None
+    change = new_change(derived) if old_text is not None else None
     return version, change, stance
 
 

@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from . import analysis
 from .archive import (
     Archive,
     CheckRecord,
@@ -47,9 +46,10 @@ from .archive import (
     sha256_hex,
 )
 from .clock import utcnow
-from .diff import diff_texts, excerpt
+from .derive import Derived, derive_from_text, extract_text, stats_dict, stored_diff
+from .diff import diff_texts
 from .errors import ExtractError, FetchError
-from .extract import EXTRACTOR_VERSION, extract_pages, extract_pages_digest, page_has_scripts
+from .extract import EXTRACTOR_VERSION, extract_pages, page_has_scripts
 from .fetch import Fetcher, classify_block
 from .models import Config, DocumentSpec, FetchOutcome, FetchResult, Settings
 from .notify.health import HealthState, next_health, stale_event
@@ -82,118 +82,24 @@ class CheckSummary:
         return {key: getattr(self, key) for key in self.__dataclass_fields__}
 
 
-@dataclass(frozen=True)
-class Derived:
-    """The pure, CPU-bound part of a check: text, and when it changed, the diff and the analysis."""
-
-    text: str
-    sha256: str
-    diff: dict[str, Any] | None = None
-    stats: dict[str, Any] | None = None
-    excerpt: str | None = None
-    comparison: dict[str, Any] | None = None
-    headline: str | None = None
-    stance: dict[str, Any] | None = None
-
-    def new_change(self) -> NewChange | None:
-        """The change row this derivation records (None for a first record or an unchanged text)."""
-        comparison = self.comparison
-        if comparison is None:
-            return None
-        return NewChange(
-            severity=comparison["severity"],
-            cosmetic=bool(comparison["cosmetic"]),
-            ai_training_change=bool(comparison["ai_training_change"]),
-            training_before=comparison["before"]["training"],
-            training_after=comparison["after"]["training"],
-            headline=self.headline,
-            stats=self.stats,
-            diff=self.diff,
-            findings=list(comparison["findings"]),
-            stance_before=comparison["before"],
-            stance_after=comparison["after"],
-        )
-
-
-def extract_text(
-    pages: Sequence[tuple[bytes, str | None, str | None, Any]], known_digest: str | None = None
-) -> tuple[str | None, str | None, str]:
-    """The text of fetched pages, its sha256 and the digest of the markup it was rendered from (pure; runs in a
-    worker process when there is one). Text and sha256 are None when the digest is ``known_digest``: the
-    pages hold the same text as the version that digest belongs to.
-
-    :raises ExtractError: when the pages give no usable text.
-    """
-    text, digest = extract_pages_digest(pages, known_digest)
-    return text, (sha256_hex(text) if text is not None else None), digest
-
-
-def derive(
-    pages: Sequence[tuple[bytes, str | None, str | None, Any]],
-    old_text: str | None,
-    service: str,
-) -> Derived:
-    """Extract the text of fetched pages and, against ``old_text``, diff and analyse it (pure)."""
-    return derive_from_text(extract_pages(pages), old_text, service)
-
-
-def derive_from_text(
-    text: str, old_text: str | None, service: str, history: analysis.History | None = None
-) -> Derived:
-    """Against the previous version's text (None for a first record): the diff and the AI analysis (pure).
-
-    ``history``: shared along one document's consecutive versions (an import), so each is read once.
-    """
-    sha = sha256_hex(text)
-    if old_text is None:
-        stance = analysis.analyse(text, service=service)
-        return Derived(text=text, sha256=sha, stance=stance.to_dict())
-    if sha256_hex(old_text) == sha:
-        return Derived(text=text, sha256=sha)
-    text_diff = diff_texts(old_text, text)
-    comparison = analysis.compare(old_text, text, service=service, history=history)
-    return Derived(
-        text=text,
-        sha256=sha,
-        diff=stored_diff(text_diff),
-        stats=_stats_dict(text_diff),
-        excerpt=excerpt(text_diff),
-        comparison=comparison.to_dict(),
-        headline=analysis.headline(comparison),
-        stance=comparison.after.to_dict(),
+def new_change(derived: Derived) -> NewChange | None:
+    """The change row a derivation records (None for a first record or an unchanged text)."""
+    comparison = derived.comparison
+    if comparison is None:
+        return None
+    return NewChange(
+        severity=comparison["severity"],
+        cosmetic=bool(comparison["cosmetic"]),
+        ai_training_change=bool(comparison["ai_training_change"]),
+        training_before=comparison["before"]["training"],
+        training_after=comparison["after"]["training"],
+        headline=derived.headline,
+        stats=derived.stats,
+        diff=derived.diff,
+        findings=list(comparison["findings"]),
+        stance_before=comparison["before"],
+        stance_after=comparison["after"],
     )
-
-
-MAX_STORED_DIFF = 200_000  # characters of sentence text kept in ``changes.diff``
-
-
-def stored_diff(text_diff: Any) -> dict[str, Any]:
-    """The diff as kept in ``changes.diff``: sentences without word spans (recomputed when shown), bounded.
-
-    A change's full diff is always recomputable from its two versions (``tosmonitor diff``); the stored copy
-    serves Datasette and exports. Past ``MAX_STORED_DIFF`` characters only the first changes are kept and
-    ``truncated`` says so.
-    """
-    kept, size = [], 0
-    for change in text_diff.changes:
-        size += len(change.old or "") + len(change.new or "")
-        if size > MAX_STORED_DIFF:
-            break
-        kept.append({"kind": change.kind, "old": change.old, "new": change.new})
-    return {
-        "changed": text_diff.changed,
-        "degraded": text_diff.degraded,
-        "truncated": len(kept) < len(text_diff.changes),
-        "stats": _stats_dict(text_diff),
-        "changes": kept,
-    }
-
-
-def _stats_dict(text_diff: Any) -> dict[str, Any]:
-    stats = text_diff.stats
-    if hasattr(stats, "__dataclass_fields__"):
-        return {key: getattr(stats, key) for key in stats.__dataclass_fields__}
-    return dict(stats)
 
 
 AUTO_WORKERS_FROM = 16  # documents in a run from which a worker process pays for its start-up
@@ -487,7 +393,7 @@ class Monitor:
             for sha, source in zip(state.latest_snapshots, doc.sources, strict=False):
                 body, content_type, charset = self.archive.snapshot(sha)
                 pages.append((body, content_type, charset, source))
-            rederived, _ = extract_pages_digest(pages)
+            rederived, _sha, _digest = extract_text(pages)
         except Exception:  # an old snapshot the new extractor cannot read: keep the stored text
             return latest.text
         if rederived == latest.text:
@@ -507,7 +413,7 @@ class Monitor:
                 severity="info",
                 technical=True,
                 headline="technical change: text re-derived by a new extractor",
-                stats=_stats_dict(text_diff),
+                stats=stats_dict(text_diff),
                 diff=stored_diff(text_diff),
             )
         )
@@ -646,7 +552,7 @@ class Monitor:
                 )
             )
             if comparison is not None:
-                change = derived.new_change()
+                change = new_change(derived)
                 assert change is not None
                 changes.append(change)
                 event_template = change_event(

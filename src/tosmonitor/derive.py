@@ -1,0 +1,109 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The pure, CPU-bound step of a check: a fetched document's text and, against its previous version, the diff
+and the AI-training analysis.
+
+Owns :class:`Derived`, :func:`extract_text` and :func:`derive_from_text`. These run in worker processes (see
+``monitor.make_executor``), so this module imports only the pure modules (``extract``, ``diff``, ``analysis``):
+a worker does not load the archive, the HTTP client or the alert channels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from . import analysis
+from .diff import diff_texts, excerpt
+from .extract import extract_pages_digest
+
+MAX_STORED_DIFF = 200_000  # characters of sentence text kept in ``changes.diff``
+
+
+@dataclass(frozen=True)
+class Derived:
+    """The pure, CPU-bound part of a check: text, and when it changed, the diff and the analysis."""
+
+    text: str
+    sha256: str
+    diff: dict[str, Any] | None = None
+    stats: dict[str, Any] | None = None
+    excerpt: str | None = None
+    comparison: dict[str, Any] | None = None
+    headline: str | None = None
+    stance: dict[str, Any] | None = None
+
+
+def extract_text(
+    pages: Sequence[tuple[bytes, str | None, str | None, Any]], known_digest: str | None = None
+) -> tuple[str | None, str | None, str]:
+    """The text of fetched pages, its sha256 and the digest of the markup it was rendered from (pure; runs in a
+    worker process when there is one). Text and sha256 are None when the digest is ``known_digest``: the
+    pages hold the same text as the version that digest belongs to.
+
+    :raises ExtractError: when the pages give no usable text.
+    """
+    text, digest = extract_pages_digest(pages, known_digest)
+    return text, (_sha256(text) if text is not None else None), digest
+
+
+def derive_from_text(
+    text: str, old_text: str | None, service: str, history: analysis.History | None = None
+) -> Derived:
+    """Against the previous version's text (None for a first record): the diff and the AI analysis (pure).
+
+    ``history``: shared along one document's consecutive versions (an import), so each is read once.
+    """
+    sha = _sha256(text)
+    if old_text is None:
+        stance = analysis.analyse(text, service=service)
+        return Derived(text=text, sha256=sha, stance=stance.to_dict())
+    if _sha256(old_text) == sha:
+        return Derived(text=text, sha256=sha)
+    text_diff = diff_texts(old_text, text)
+    comparison = analysis.compare(old_text, text, service=service, history=history)
+    return Derived(
+        text=text,
+        sha256=sha,
+        diff=stored_diff(text_diff),
+        stats=stats_dict(text_diff),
+        excerpt=excerpt(text_diff),
+        comparison=comparison.to_dict(),
+        headline=analysis.headline(comparison),
+        stance=comparison.after.to_dict(),
+    )
+
+
+def stored_diff(text_diff: Any) -> dict[str, Any]:
+    """The diff as kept in ``changes.diff``: sentences without word spans (recomputed when shown), bounded.
+
+    A change's full diff is always recomputable from its two versions (``tosmonitor diff``); the stored copy
+    serves Datasette and exports. Past ``MAX_STORED_DIFF`` characters only the first changes are kept and
+    ``truncated`` says so.
+    """
+    kept, size = [], 0
+    for change in text_diff.changes:
+        size += len(change.old or "") + len(change.new or "")
+        if size > MAX_STORED_DIFF:
+            break
+        kept.append({"kind": change.kind, "old": change.old, "new": change.new})
+    return {
+        "changed": text_diff.changed,
+        "degraded": text_diff.degraded,
+        "truncated": len(kept) < len(text_diff.changes),
+        "stats": stats_dict(text_diff),
+        "changes": kept,
+    }
+
+
+def stats_dict(text_diff: Any) -> dict[str, Any]:
+    """A diff's statistics as a plain dict."""
+    stats = text_diff.stats
+    if hasattr(stats, "__dataclass_fields__"):
+        return {key: getattr(stats, key) for key in stats.__dataclass_fields__}
+    return dict(stats)
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
