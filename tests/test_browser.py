@@ -212,6 +212,18 @@ def test_the_page_itself_counts_its_requests_in_flight(
 
 
 @pytest.mark.browser
+def test_request_counting_leaves_fetch_and_xhr_looking_native(
+    site: Any, runner: asyncio.Runner, fetcher: BrowserFetcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(browser, "TRACKED_RESOURCE_TYPES", frozenset())  # the page's own count only
+    base, _log = site
+    result = runner.run(fetcher.fetch(f"{base}/native.html", wait_for=["#policy"], timeout=10))
+    assert result.outcome is FetchOutcome.OK, result.error
+    assert "We do not train models on your messages." in selected_text(result.body or b"", "#policy")
+    assert selected_text(result.body or b"", "#native") == "native"
+
+
+@pytest.mark.browser
 def test_page_closed_to_plain_clients_opens_in_the_browser(
     site: Any, runner: asyncio.Runner, fetcher: BrowserFetcher
 ) -> None:

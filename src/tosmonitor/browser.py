@@ -112,23 +112,22 @@ _OBSERVE_JS = """
     const now = performance.now();
     for (const record of records) { state.changed.set(record.target, now); }
   }).observe(document, {childList: true, characterData: true, subtree: true});
+  // Proxies, so the functions still look native to the page's own scripts.
   const started = () => { const id = ++state.next; state.requests.set(id, performance.now()); return id; };
   if (typeof window.fetch === "function") {
-    const fetch = window.fetch;
-    window.fetch = function (...args) {
+    window.fetch = new Proxy(window.fetch, {apply(target, self, args) {
       const id = started();
       try {
-        return fetch.apply(this, args).finally(() => state.requests.delete(id));
+        return Reflect.apply(target, self, args).finally(() => state.requests.delete(id));
       } catch (error) { state.requests.delete(id); throw error; }
-    };
+    }});
   }
   if (window.XMLHttpRequest) {
-    const send = XMLHttpRequest.prototype.send;
-    XMLHttpRequest.prototype.send = function (...args) {
+    XMLHttpRequest.prototype.send = new Proxy(XMLHttpRequest.prototype.send, {apply(target, self, args) {
       const id = started();
-      this.addEventListener("loadend", () => state.requests.delete(id));
-      try { return send.apply(this, args); } catch (error) { state.requests.delete(id); throw error; }
-    };
+      self.addEventListener("loadend", () => state.requests.delete(id));
+      try { return Reflect.apply(target, self, args); } catch (error) { state.requests.delete(id); throw error; }
+    }});
   }
   return state;
 })()
