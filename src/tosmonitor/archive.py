@@ -451,8 +451,10 @@ class Archive:
                 )
 
     def document(self, doc_id: str) -> dict[str, Any] | None:
-        rows = list(self.db.query("SELECT * FROM documents WHERE id = ?", [doc_id]))
-        return rows[0] if rows else None
+        # A plain cursor: read at every check, twice (sqlite-utils' query() adds a savepoint per call).
+        cursor = self.db.execute("SELECT * FROM documents WHERE id = ?", [doc_id])
+        row = cursor.fetchone()
+        return dict(zip((c[0] for c in cursor.description), row, strict=True)) if row else None
 
     def documents(self, *, active_only: bool = False) -> list[dict[str, Any]]:
         where = "WHERE active = 1" if active_only else ""
