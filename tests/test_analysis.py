@@ -348,6 +348,7 @@ def test_might_matter_equals_both_prefilters():
     ]
     for low in samples:
         assert lx.might_matter(low) == bool(lx.PREFILTER.search(low) or lx.SIDE_PREFILTER.search(low)), low
+        assert lx.might_train(low) == bool(lx.PREFILTER.search(low)), low
 
 
 def test_guarded_patterns_match_like_the_plain_patterns():

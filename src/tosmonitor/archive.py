@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import sqlite3
@@ -43,18 +42,12 @@ import zstandard
 
 from .clock import iso, parse_iso, utcnow
 from .errors import ArchiveError, ArchiveLocked
-from .models import DocumentSpec, FetchResult
+from .models import DocumentSpec, FetchResult, sha256_hex
 
 KEYFRAME_EVERY = 16
 # Level 3 compresses a ~90 KB page in about a quarter of the time level 6 takes, for ~3% more bytes.
 _LEVEL = 3
 MIGRATIONS = sqlite_utils.Migrations("tosmonitor")
-
-
-def sha256_hex(data: bytes | str) -> str:
-    if isinstance(data, str):
-        data = data.encode("utf-8")
-    return hashlib.sha256(data).hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ a worker does not load the archive, the HTTP client or the alert channels.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from . import analysis
 from .diff import diff_texts, excerpt
 from .extract import extract_pages_digest
+from .models import sha256_hex
 
 MAX_STORED_DIFF = 200_000  # characters of sentence text kept in ``changes.diff``
 
@@ -45,7 +45,7 @@ def extract_text(
     :raises ExtractError: when the pages give no usable text.
     """
     text, digest = extract_pages_digest(pages, known_digest)
-    return text, (_sha256(text) if text is not None else None), digest
+    return text, (sha256_hex(text) if text is not None else None), digest
 
 
 def derive_from_text(
@@ -55,11 +55,11 @@ def derive_from_text(
 
     ``history``: shared along one document's consecutive versions (an import), so each is read once.
     """
-    sha = _sha256(text)
+    sha = sha256_hex(text)
     if old_text is None:
         stance = analysis.analyse(text, service=service)
         return Derived(text=text, sha256=sha, stance=stance.to_dict())
-    if _sha256(old_text) == sha:
+    if sha256_hex(old_text) == sha:
         return Derived(text=text, sha256=sha)
     text_diff = diff_texts(old_text, text)
     comparison = analysis.compare(old_text, text, service=service, history=history)
@@ -103,7 +103,3 @@ def stats_dict(text_diff: Any) -> dict[str, Any]:
     if hasattr(stats, "__dataclass_fields__"):
         return {key: getattr(stats, key) for key in stats.__dataclass_fields__}
     return dict(stats)
-
-
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()

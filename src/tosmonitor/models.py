@@ -86,6 +86,13 @@ class FetchOutcome(enum.StrEnum):
         return self not in (FetchOutcome.OK, FetchOutcome.NOT_MODIFIED)
 
 
+def sha256_hex(data: bytes | str) -> str:
+    """The sha256 of bytes, or of text as UTF-8: the key of snapshots and versions."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return hashlib.sha256(data).hexdigest()
+
+
 @dataclass(frozen=True)
 class FetchResult:
     """What one fetch of one URL produced, after retries."""
@@ -109,7 +116,7 @@ class FetchResult:
     @cached_property
     def body_sha256(self) -> str:
         """The sha256 of the body (of no bytes when there is none): the snapshot's key, computed once."""
-        return hashlib.sha256(self.body or b"").hexdigest()
+        return sha256_hex(self.body or b"")
 
     def text(self) -> str:
         """The body decoded with the detected charset (replacement characters on bad bytes)."""
