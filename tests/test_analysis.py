@@ -313,6 +313,10 @@ def test_paragraph_keys_equal_the_whole_text_key_even_when_a_link_spans_a_blank_
     assert history.paragraph_keys(text) == norm_key(text), "and again from the cache"
     assert is_cosmetic(text, text.replace("3 May 2025", "9 June 2026"), history)
     assert not is_cosmetic(text, text.replace("Center]", "Hub]"), history)
+    lone = "Children < 13 may not sign up.\n\n" + "\n\n".join(f"Rule {n} > none." for n in range(12))
+    assert History().paragraph_keys(lone) == norm_key(lone)
+    long_open = "Age < 13.\n\n" + "\n\n".join(f"Clause {n} about data." for n in range(12))
+    assert History().paragraph_keys(long_open) == norm_key(long_open), "a tag left open for good"
 
 
 def test_block_selection_keeps_context_and_list_lead():

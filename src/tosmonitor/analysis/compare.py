@@ -140,23 +140,22 @@ class History:
         """``norm_key(text)``, computed paragraph by paragraph so that paragraphs seen before cost a lookup.
 
         A blank line is whitespace, so no word, date or number spans it; a link or a tag can, and a paragraph
-        that leaves one open (its last ``[``, ``(`` or ``<`` not closed) is joined to the next.
+        that leaves one open (its last ``[``, ``](`` or ``<`` not closed) is joined to the next. A text where
+        one stays open over many paragraphs (a lone ``<``) is normalised whole.
         """
-        if len(self.keys) > self.LIMIT:
-            self.keys.clear()
         out = []
         pending = ""
+        joined = 0
         for paragraph in text.split("\n\n"):
             paragraph = pending + paragraph
             if _unclosed(paragraph):
+                joined += 1
+                if joined > 8:
+                    return norm_key(text)
                 pending = paragraph + "\n\n"
                 continue
-            pending = ""
-            key = self.keys.get(paragraph)
-            if key is None:
-                key = self.keys[paragraph] = norm_key(paragraph)
-            if key:
-                out.append(key)
+            pending, joined = "", 0
+            out.append(self.key(paragraph))
         if pending:
             out.append(norm_key(pending))
         return " ".join(key for key in out if key)
