@@ -319,6 +319,35 @@ def test_paragraph_keys_equal_the_whole_text_key_even_when_a_link_spans_a_blank_
     assert History().paragraph_keys(long_open) == norm_key(long_open), "a tag left open for good"
 
 
+def test_is_cosmetic_reads_only_as_far_as_the_first_real_difference():
+    paragraphs = [f"Paragraph {n} explains how we handle request number {n}." for n in range(200)]
+    old = "\n\n".join(paragraphs)
+    new = old.replace("explains how we handle request number 3.", "explains how we sell request number 3.")
+    history = History()
+    assert not is_cosmetic(old, new, history)
+    assert len(history.keys) < 20, "the paragraphs after the change are never normalised"
+    assert is_cosmetic(old, old.replace("request number 150", "request number 151"), History())
+
+
+@pytest.mark.parametrize(
+    ("left", "right"),
+    [
+        (["a b", "c"], ["a", "b c"]),
+        (["a", "b"], ["a b", ""]),
+        (["ab"], ["a", "b"]),
+        ([], []),
+        ([], ["a"]),
+        (["a", "b", "c"], ["a", "b"]),
+        (["x y z"], ["x", "y", "z"]),
+    ],
+)
+def test_keys_compare_as_their_joined_text(left, right):
+    from tosmonitor.analysis.compare import _same_joined
+
+    expected = " ".join(k for k in left if k) == " ".join(k for k in right if k)
+    assert _same_joined(iter([k for k in left if k]), iter([k for k in right if k])) is expected
+
+
 def test_block_selection_keeps_context_and_list_lead():
     filler = " ".join(f"Sentence number {n} is about delivery." for n in range(12))
     text = (

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from rapidfuzz.distance import Indel
@@ -30,7 +30,9 @@ _WORD = re.compile(r"[a-z]{3,}")
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 _TAG = re.compile(r"<[^>]+>")
 _MARKS = re.compile(r"[*_`]+")
-_MONTH = re.compile(r"\b(?:" + _MONTHS + r")\b")
+_MONTH_NAMES = frozenset(_MONTHS.split("|"))
+_RUNS = re.compile(r"\w+")
+_NOT_LETTER = re.compile(r"[\d_]+")
 _LETTERS = re.compile(r"[^\W\d_]+")
 
 
@@ -85,13 +87,18 @@ def norm_key(text: str) -> str:
     The words of ``plain(text)`` lower-cased, apostrophes dropped, then with month names, digits, punctuation
     and ``_`` as separators. Computed in cheaper equivalent steps: tags go before the emphasis marks (no mark is
     a ``<``), whitespace is not collapsed (the final split does it), a month name is a whole run of word
-    characters (``\\b`` on both sides) and what is left are the runs of letters.
+    characters (``\\b`` on both sides), so runs are looked up in a set, and what is left are the runs of letters.
     """
     text = _LINK.sub(r"\1", text)
     if "<" in text:
         text = _TAG.sub("", text)
-    text = _MARKS.sub("", text).replace("|", " ; ").lower().replace("’", "").replace("'", "")
-    return " ".join(_LETTERS.findall(_MONTH.sub(" ", text)))
+    if "*" in text or "_" in text or "`" in text:
+        text = _MARKS.sub("", text)
+    text = text.replace("|", " ; ").lower().replace("’", "").replace("'", "")
+    words = " ".join([run for run in _RUNS.findall(text) if run not in _MONTH_NAMES])
+    if _NOT_LETTER.search(words):  # digits or "_" inside a run: keep its letters only
+        return " ".join(_NOT_LETTER.sub(" ", words).split())
+    return words
 
 
 @dataclass
@@ -143,7 +150,16 @@ class History:
         that leaves one open (its last ``[``, ``](`` or ``<`` not closed) is joined to the next. A text where
         one stays open over many paragraphs (a lone ``<``) is normalised whole.
         """
-        out = []
+        try:
+            return " ".join(self._paragraph_key_stream(text))
+        except _OpenSpan:
+            return norm_key(text)
+
+    def _paragraph_key_stream(self, text: str) -> Iterator[str]:
+        """The non-empty keys of ``text``'s paragraphs, computed as they are read.
+
+        :raises _OpenSpan: when a link or tag stays open over more than 8 paragraphs.
+        """
         pending = ""
         joined = 0
         for paragraph in text.split("\n\n"):
@@ -151,14 +167,21 @@ class History:
             if _unclosed(paragraph):
                 joined += 1
                 if joined > 8:
-                    return norm_key(text)
+                    raise _OpenSpan
                 pending = paragraph + "\n\n"
                 continue
             pending, joined = "", 0
-            out.append(self.key(paragraph))
+            key = self.key(paragraph)
+            if key:
+                yield key
         if pending:
-            out.append(norm_key(pending))
-        return " ".join(key for key in out if key)
+            key = norm_key(pending)
+            if key:
+                yield key
+
+
+class _OpenSpan(Exception):
+    """A link or tag left open over many paragraphs: the text is normalised whole."""
 
 
 def _unclosed(text: str) -> bool:
@@ -173,9 +196,40 @@ def _unclosed(text: str) -> bool:
 
 
 def is_cosmetic(old_text: str, new_text: str, history: History | None = None) -> bool:
-    """True when two texts differ only in formatting, punctuation, numbering, link targets or dates."""
+    """True when two texts differ only in formatting, punctuation, numbering, link targets or dates.
+
+    That is, when their normalised keys are equal; they are compared paragraph by paragraph and only as far as
+    the first difference, so a real change costs the keys of the paragraphs before it (most of them known).
+    """
     history = history or History()
-    return history.paragraph_keys(old_text) == history.paragraph_keys(new_text)
+    try:
+        return _same_joined(history._paragraph_key_stream(old_text), history._paragraph_key_stream(new_text))
+    except _OpenSpan:
+        return history.paragraph_keys(old_text) == history.paragraph_keys(new_text)
+
+
+def _same_joined(left: Iterator[str], right: Iterator[str]) -> bool:
+    """Whether ``" ".join(left) == " ".join(right)``, reading each only as far as the first difference."""
+    a = b = ""  # what one side has read beyond the other
+    left_done = right_done = False
+    while not (left_done and right_done):
+        if right_done or (not left_done and len(a) <= len(b)):
+            piece = next(left, None)
+            if piece is None:
+                left_done = True
+            else:
+                a += " " + piece
+        else:
+            piece = next(right, None)
+            if piece is None:
+                right_done = True
+            else:
+                b += " " + piece
+        common = min(len(a), len(b))
+        if a[:common] != b[:common]:
+            return False
+        a, b = a[common:], b[common:]
+    return a == b
 
 
 @dataclass(frozen=True)
