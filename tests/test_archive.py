@@ -231,6 +231,39 @@ def test_full_text_search_finds_versions(archive):
     assert hits and hits[0]["document_id"] == SPEC.id and "[revision]" in hits[0]["snippet"]
 
 
+def test_a_batch_indexes_its_versions_when_it_ends_and_drops_those_of_a_failed_check(archive):
+    def crash(version_ids, change_ids):
+        raise RuntimeError("simulated failure of one check")
+
+    with archive.batch():
+        record_version(archive, 0, change=False)
+        with pytest.raises(RuntimeError):
+            archive.record_check(
+                CheckRecord(
+                    document_id=SPEC.id,
+                    checked_at=T0,
+                    outcome="changed",
+                    versions=[NewVersion(text="a lost zanzibar clause", extractor_version="t")],
+                    changes=[NewChange()],
+                    deliveries=crash,
+                )
+            )
+        record_version(archive, 1)
+        assert archive.db["versions_fts"].count == 0, "indexed when the batch ends"
+    assert archive.db["versions"].count == 2
+    assert archive.db["versions_fts"].count == 2
+    assert archive.search("zanzibar") == []
+    assert archive.integrity_problems() == []
+
+
+def test_a_batch_that_fails_writes_nothing(archive):
+    with pytest.raises(RuntimeError), archive.batch():
+        record_version(archive, 0, change=False)
+        raise RuntimeError("interrupted import")
+    assert archive.db["versions"].count == 0
+    assert archive.db["versions_fts"].count == 0
+
+
 def test_resolve_document_by_id_or_name(archive):
     assert archive.resolve_document("Acme/Privacy Policy") == SPEC.id
     assert archive.resolve_document("acme/privacy-policy") == SPEC.id

@@ -345,6 +345,7 @@ class Archive:
                 f"{self.path}: cannot open the archive {mode}: {exc}".replace("  ", " ")
             ) from exc
         self._text_cache: dict[int, bytes] = {}
+        self._pending_index: list[tuple[int, str, str]] | None = None  # full-text rows held by batch()
         self._keyframes: dict[str, bytes] = {}
         self._lock_file: Any = None
 
@@ -428,6 +429,28 @@ class Archive:
             if deactivate_others and seen:
                 marks = ",".join("?" * len(seen))
                 self.db.execute(f"UPDATE documents SET active = 0 WHERE id NOT IN ({marks})", seen)
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """One transaction around many :meth:`record_check` calls (an import's history of one document),
+        with the full-text rows of its versions written once at its end.
+
+        Full-text indexing writes its pending rows out at every savepoint, which is what each ``record_check``
+        inside a transaction opens: held back to the end, a document's versions are indexed in one pass.
+        """
+        if self._pending_index is not None:  # already in a batch
+            yield
+            return
+        self._pending_index = []
+        try:
+            with self.db.atomic():
+                yield
+                self._write_index(self._pending_index)
+        finally:
+            self._pending_index = None
+
+    def _write_index(self, rows: list[tuple[int, str, str]]) -> None:
+        self.db.conn.executemany("INSERT INTO versions_fts(rowid, text, document_id) VALUES (?, ?, ?)", rows)
 
     def ensure_document(self, doc_id: str, service: str, name: str, url: str = "") -> None:
         """Create a document row if missing (imports and tests)."""
@@ -678,10 +701,10 @@ class Archive:
             "stance": json.dumps(new.stance) if new.stance is not None else None,
         }
         version_id = self._insert("versions", row)
-        self.db.execute(
-            "INSERT INTO versions_fts(rowid, text, document_id) VALUES (?, ?, ?)",
-            [version_id, new.text, doc_id],
-        )
+        if self._pending_index is not None:
+            self._pending_index.append((version_id, new.text, doc_id))
+        else:
+            self._write_index([(version_id, new.text, doc_id)])
         self._cache_text(version_id, data)
         return int(version_id)
 
@@ -750,6 +773,15 @@ class Archive:
 
     def record_check(self, record: CheckRecord) -> RecordedCheck:
         """Write everything one check learnt in a single transaction."""
+        held = len(self._pending_index) if self._pending_index is not None else 0
+        try:
+            return self._record_check(record)
+        except BaseException:
+            if self._pending_index is not None:  # its savepoint was rolled back: so are its full-text rows
+                del self._pending_index[held:]
+            raise
+
+    def _record_check(self, record: CheckRecord) -> RecordedCheck:
         now = record.checked_at
         doc_id = record.document_id
         fetch_ids: list[int] = []

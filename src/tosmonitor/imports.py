@@ -365,7 +365,7 @@ def _import_documents(
 def _write_steps(archive: Archive, doc: _PlannedDocument, steps: list[_Step], report: ImportReport) -> None:
     """Write one document's analysed history in one transaction."""
     before = report.versions
-    with archive.db.atomic():
+    with archive.batch():
         archive.ensure_document(doc.doc_id, doc.service, doc.name, doc.url)
         for step in steps:
             if step.version is None:
@@ -825,7 +825,7 @@ def import_wayback(
             except Exception as exc:  # noqa: BLE001 - any extraction failure: a capture without usable text
                 text = ""
                 report.notes.append(f"{capture_url}: no usable text ({exc})")
-            with archive.db.atomic():
+            with archive.batch():
                 if text.strip():
                     history.add(capture.moment, text, page, report)
                 else:
