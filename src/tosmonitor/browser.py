@@ -102,11 +102,12 @@ REQUEST_PATIENCE = 2.0
 # MutationObserver that records, per node, when its children or text last changed (performance.now()), and
 # the page's own fetch and XMLHttpRequest calls in flight (with when they started). Playwright's request
 # events tell the same, but they travel separately from the probe's answer and can arrive after it: the
-# page's own count cannot lag behind the text it is about to change.
+# page's own count cannot lag behind the text it is about to change. The end of a request counts as a change
+# (a fetch() settles when its headers arrive; the page reads the body and shows it a moment later).
 _OBSERVE_JS = """
 (() => {
   if (window.__tosmonitorSettle) { return window.__tosmonitorSettle; }
-  const state = {since: performance.now(), changed: new Map(), requests: new Map(), next: 0};
+  const state = {since: performance.now(), changed: new Map(), requests: new Map(), next: 0, ended: 0};
   Object.defineProperty(window, "__tosmonitorSettle", {value: state});
   new MutationObserver((records) => {
     const now = performance.now();
@@ -114,19 +115,21 @@ _OBSERVE_JS = """
   }).observe(document, {childList: true, characterData: true, subtree: true});
   // Proxies, so the functions still look native to the page's own scripts.
   const started = () => { const id = ++state.next; state.requests.set(id, performance.now()); return id; };
+  // A finished request counts as a change: its answer is usually read and shown a moment later.
+  const ended = (id) => { state.requests.delete(id); state.ended = performance.now(); };
   if (typeof window.fetch === "function") {
     window.fetch = new Proxy(window.fetch, {apply(target, self, args) {
       const id = started();
       try {
-        return Reflect.apply(target, self, args).finally(() => state.requests.delete(id));
-      } catch (error) { state.requests.delete(id); throw error; }
+        return Reflect.apply(target, self, args).finally(() => ended(id));
+      } catch (error) { ended(id); throw error; }
     }});
   }
   if (window.XMLHttpRequest) {
     XMLHttpRequest.prototype.send = new Proxy(XMLHttpRequest.prototype.send, {apply(target, self, args) {
       const id = started();
-      self.addEventListener("loadend", () => state.requests.delete(id));
-      try { return Reflect.apply(target, self, args); } catch (error) { state.requests.delete(id); throw error; }
+      self.addEventListener("loadend", () => ended(id));
+      try { return Reflect.apply(target, self, args); } catch (error) { ended(id); throw error; }
     }});
   }
   return state;
@@ -163,7 +166,7 @@ async ([selectors, quietPeriod, maxWait, wantHtml, patience]) => {
       }
       if (!empty) { break; }
     }
-    let last = state.since;
+    let last = Math.max(state.since, state.ended);
     for (const [node, at] of state.changed) {
       if (!node.isConnected) { state.changed.delete(node); continue; }  // its parent's change counts
       if (at <= last) { continue; }
