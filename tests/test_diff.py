@@ -450,3 +450,24 @@ def test_excerpt_trims_context_around_word_changes() -> None:
     long_word = "x" * 50
     out = excerpt(diff_texts("Intro.", f"Intro.\n\n{long_word} tail."), max_chars=10)
     assert out == "{+" + long_word + "…+}"
+
+
+def test_the_sequence_matcher_gives_difflibs_alignments_and_ratios():
+    import difflib
+    from pathlib import Path
+
+    from tosmonitor.sequence import SequenceMatcher
+
+    folder = Path(__file__).resolve().parents[1] / "fixtures" / "policies"
+    texts = [p.read_text(encoding="utf-8") for p in sorted(folder.rglob("*.md"))]
+    assert len(texts) >= 4
+    for old, new in zip(texts, texts[1:], strict=False):
+        for a, b in (
+            (old.split(), new.split()),
+            (old.split("\n\n"), new.split("\n\n")),
+            (old[:3000], new[:3000]),
+        ):
+            ours = SequenceMatcher(None, a, b, autojunk=False)
+            reference = difflib.SequenceMatcher(None, a, b, autojunk=False)
+            assert ours.get_opcodes() == reference.get_opcodes()
+            assert ours.ratio() == reference.ratio()

@@ -9,8 +9,8 @@ pure function of text: no I/O.
 Algorithm
 ---------
 1. **Blocks.** Both texts are split into blocks (separated by blank lines) and aligned with
-   :class:`difflib.SequenceMatcher` (``autojunk=False``) keyed on the exact block text. Equal blocks are
-   unchanged and never split further, except to count their sentences.
+   :class:`difflib.SequenceMatcher` (``autojunk=False``; see :mod:`tosmonitor.sequence`) keyed on the
+   exact block text. Equal blocks are unchanged and never split further, except to count their sentences.
 2. **Sentences.** Inside each non-equal block range, blocks are split into sentences (list items, table rows
    and headings are units of their own) and the two sentence lists are aligned the same way, keyed on the
    sentence with its whitespace collapsed. Whitespace-only edits and re-flowed paragraphs are therefore not
@@ -53,7 +53,6 @@ deterministic: the same two texts always give the same diff.
 
 from __future__ import annotations
 
-import difflib
 import html
 import re
 from collections import Counter
@@ -61,6 +60,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from typing import Any, Literal
+
+from .sequence import SequenceMatcher
 
 __all__ = [
     "MAX_COMPARISONS",
@@ -395,7 +396,7 @@ def _align_words(old_words: list[str], new_words: list[str], budget: _Budget) ->
         matched = None
         runs += [("delete", mid_a), ("insert", mid_b)]
     elif mid_a and mid_b:
-        matcher = difflib.SequenceMatcher(None, mid_a, mid_b, autojunk=False)
+        matcher = SequenceMatcher(None, mid_a, mid_b, autojunk=False)
         for tag, i1, i2, j1, j2 in matcher.get_opcodes():
             if tag == "equal":
                 runs.append(("equal", mid_a[i1:i2]))
@@ -541,7 +542,7 @@ def _align_region(old: _Side, new: _Side, budget: _Budget) -> tuple[_Region, int
         return _Region(old, new, [(removed, added)], pairing=False), unchanged
     ranges: list[tuple[list[int], list[int]]] = []
     unchanged = 0
-    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    matcher = SequenceMatcher(None, a, b, autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
             unchanged += i2 - i1
@@ -603,7 +604,7 @@ def diff_texts(old: str, new: str) -> TextDiff:
     blocks_changed = 0
     regions: list[_Region] = []
     if old_blocks != new_blocks:
-        matcher = difflib.SequenceMatcher(None, old_blocks, new_blocks, autojunk=False)
+        matcher = SequenceMatcher(None, old_blocks, new_blocks, autojunk=False)
         for tag, i1, i2, j1, j2 in matcher.get_opcodes():
             if tag == "equal":
                 unchanged += _count_sentences(old_blocks, i1, i2)
@@ -684,7 +685,7 @@ def unified_diff(
     a, b = old.splitlines(), new.splitlines()
     if a == b:
         return ""
-    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    matcher = SequenceMatcher(None, a, b, autojunk=False)
     out = [f"--- {old_label}\n", f"+++ {new_label}\n"]
     for group in matcher.get_grouped_opcodes(context):
         i1, i2, j1, j2 = group[0][1], group[-1][2], group[0][3], group[-1][4]

@@ -8,13 +8,13 @@ and quote the clauses that carry the difference, paired by the alignment.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from rapidfuzz.distance import Indel
 
+from ..sequence import SequenceMatcher
 from .detect import ClauseHit, detect
 from .lexicon import REGIONS
 from .segment import Clause, segment
@@ -140,7 +140,7 @@ class History:
         if found is None:
             if len(self.ratios) > self.LIMIT:
                 self.ratios.clear()
-            found = self.ratios[(a, b)] = difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
+            found = self.ratios[(a, b)] = SequenceMatcher(None, a, b, autojunk=False).ratio()
         return found
 
     def paragraph_keys(self, text: str) -> str:
@@ -285,7 +285,7 @@ def align(
     pairs: list[Pair] = []
     left_old: list[int] = []
     left_new: list[int] = []
-    matcher = difflib.SequenceMatcher(None, [c.text for c in old], [c.text for c in new], autojunk=False)
+    matcher = SequenceMatcher(None, [c.text for c in old], [c.text for c in new], autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
             pairs.extend(

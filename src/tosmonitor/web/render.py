@@ -12,10 +12,11 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from difflib import SequenceMatcher
 from typing import Any
 
 from markupsafe import Markup, escape
+
+from ..sequence import SequenceMatcher
 
 CONTEXT_LINES = 2
 _WORD_DIFF_LIMIT = 6000  # tokens on either side above which a replaced block is paired line by line
