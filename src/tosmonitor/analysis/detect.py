@@ -387,7 +387,7 @@ def _link_licence(hit: ClauseHit, recent: list[Clause]) -> ClauseHit:
     return hit
 
 
-# Clauses before a clause that ``detect`` looks at: ``recent`` holds 6 (``previous`` is the last of them), and
+# Clauses before a clause that ``detect`` looks at: it reads the 6 before it (the last is ``previous``), and
 # 6 is more than ``NEIGHBOURS``, so two hits separated by skipped blocks stay more than ``NEIGHBOURS`` apart.
 CONTEXT = 6
 # How far (in clauses, within one section) a side clause qualifies a training clause: "You can turn this off."
@@ -407,7 +407,7 @@ def select(doc: Document) -> list[int]:
     changes no profile field, only the list of hits.
 
     Each kept block brings the blocks before it until ``CONTEXT`` clauses precede it (what ``detect`` reads as
-    ``previous``/``recent``), and, for a list item, back to the last block that is not a list item (its last
+    ``previous`` and the 6 before), and, for a list item, back to the last block that is not a list item (its last
     sentence is the item's ``lead``). Heading paths come from the line scan, so nothing else depends on the
     skipped blocks; clause indexes count over the selection only, which keeps every distance of at most
     ``CONTEXT`` between a kept clause and its neighbours exact.
@@ -468,15 +468,12 @@ def detect(
     """
     hits: list[ClauseHit] = []
     lead = ""
-    previous = ""
-    recent: list[Clause] = []
-    for clause in clauses:
+    for k, clause in enumerate(clauses):
         if clause.kind != "list_item":
             lead = plain(clause.text) if clause.text.rstrip(" *_").endswith(":") else ""
         if not _clause_might_matter(clause.text):
-            previous = clause.text
-            recent = [*recent[-5:], clause]
             continue
+        previous = clauses[k - 1].text if k else ""
         for piece in pieces(clause):
             piece_lead = lead if clause.kind == "list_item" else ""
             key = (piece.text, piece_lead, piece.kind, clause.section)
@@ -490,9 +487,7 @@ def detect(
             if hit is not None and hit.third_party and not hit.parties:
                 hit = replace(hit, parties=parties_of(plain(previous), service))
             if hit is not None and hit.permission and _THIS_LICENCE.search(piece.text):
-                hit = _link_licence(hit, recent)
+                hit = _link_licence(hit, clauses[max(0, k - 6) : k])  # the 6 clauses before
             if hit is not None:
                 hits.append(hit)
-        previous = clause.text
-        recent = [*recent[-5:], clause]
     return hits

@@ -33,9 +33,10 @@ _MARKS = re.compile(r"[*_`]+")
 _LIST_START = frozenset("-*+•(abcdefghijklmnopqrstuvwxyz")
 
 
-@dataclass(frozen=True)
+@dataclass  # not frozen: a version has thousands of clauses, and frozen instances take three times as long to make
 class Clause:
-    """One unit of a policy: a sentence, a list item or a table row, with the headings above it."""
+    """One unit of a policy: a sentence, a list item or a table row, with the headings above it (never changed
+    once made)."""
 
     text: str
     heading_path: tuple[str, ...]
@@ -48,7 +49,7 @@ class Clause:
         return " > ".join(self.heading_path)
 
 
-@dataclass(frozen=True)
+@dataclass  # not frozen, like Clause
 class Block:
     """A paragraph (its lines joined by one space), a list item (without its marker) or a table row."""
 
@@ -81,58 +82,72 @@ def _heading_text(raw: str) -> str:
 
 
 def blocks(text: str) -> list[Block]:
-    """Cut normalised text into blocks, each with the heading path above it (headings and rules omitted)."""
+    """Cut normalised text into blocks, each with the heading path above it (headings and rules omitted).
+
+    A blank line ends every block, so the text is read chunk by chunk between blank lines, and a chunk seen
+    before (consecutive versions share most of theirs) is not read again: only the heading path is carried.
+    """
     out: list[Block] = []
     stack: list[tuple[int, str]] = []
     path: tuple[str, ...] = ()
-    para: list[str] = []
+    for chunk in text.split("\n\n"):
+        for kind, content in _chunk_items(chunk):
+            if isinstance(kind, int):  # a heading: its level and title
+                while stack and stack[-1][0] >= kind:
+                    stack.pop()
+                if content:
+                    stack.append((kind, content))
+                path = tuple(h for _, h in stack)
+            else:
+                out.append(Block(kind, content, path))
+    return out
 
-    for line in text.splitlines():
+
+@lru_cache(maxsize=4096)
+def _chunk_items(chunk: str) -> tuple[tuple[str | int, str], ...]:
+    """The blocks (kind, text) and headings (level, title) of a text without blank lines between them."""
+    out: list[tuple[str | int, str]] = []
+    para: list[str] = []
+    for line in chunk.splitlines():
         stripped = line.strip()
         if not stripped:
             if para:
-                out.append(Block("paragraph", " ".join(para), path))
+                out.append(("paragraph", " ".join(para)))
                 para = []
             continue
         first = stripped[0]
         if first in "-*_" and _RULE.match(stripped):
             if para:
-                out.append(Block("paragraph", " ".join(para), path))
+                out.append(("paragraph", " ".join(para)))
                 para = []
             continue
         if first == "#":
             heading = _HEADING.match(stripped)
             if heading:
                 if para:
-                    out.append(Block("paragraph", " ".join(para), path))
+                    out.append(("paragraph", " ".join(para)))
                     para = []
-                level = len(heading.group(1))
-                while stack and stack[-1][0] >= level:
-                    stack.pop()
-                title = _heading_text(heading.group(2))
-                if title:
-                    stack.append((level, title))
-                path = tuple(h for _, h in stack)
+                out.append((len(heading.group(1)), _heading_text(heading.group(2))))
                 continue
         if first == "|":
             if para:
-                out.append(Block("paragraph", " ".join(para), path))
+                out.append(("paragraph", " ".join(para)))
                 para = []
             if not _TABLE_SEP.match(stripped):
-                out.append(Block("table_row", stripped, path))
+                out.append(("table_row", stripped))
             continue
         if first in _LIST_START or first.isdecimal():
             item = _LIST.match(line)
             if item:
                 if para:
-                    out.append(Block("paragraph", " ".join(para), path))
+                    out.append(("paragraph", " ".join(para)))
                     para = []
-                out.append(Block("list_item", item.group(1), path))
+                out.append(("list_item", item.group(1)))
                 continue
         para.append(stripped)
     if para:
-        out.append(Block("paragraph", " ".join(para), path))
-    return out
+        out.append(("paragraph", " ".join(para)))
+    return tuple(out)
 
 
 def block_clauses(block: Block) -> list[tuple[str, str]]:
