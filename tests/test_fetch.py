@@ -628,3 +628,14 @@ def test_classify_block_only_looks_at_some_statuses_and_text_types() -> None:
     assert classify_block(500, "text/html", page) is None
     assert classify_block(503, "text/html", page)
     assert classify_block(200, "application/pdf", page) is None
+
+
+def test_visible_text_collapses_spaces_and_drops_blank_lines():
+    from tosmonitor.fetch import _visible_text
+
+    markup = (
+        "<html><head><title>Just a moment</title><script>var a = '<p>no</p>';</script></head>\n"
+        "<body>  <div>\u00a0Checking\t\tyour   browser&hellip; </div>\n\n \n"
+        "<p>Ray ID:\u3000 <b>7f00</b></p><!-- hidden --><br>\x0bdone </body></html>"
+    )
+    assert _visible_text(markup) == "Just a moment\nChecking your browser…\nRay ID:\u3000 7f00\ndone"

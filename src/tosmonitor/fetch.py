@@ -249,16 +249,20 @@ _BLOCK_TAG = re.compile(
 _TAG = re.compile(r"<[^>]+>")
 _HEADING = re.compile(r"<h[1-3]\b[^>]*>(.*?)</h[1-3]\s*>", re.IGNORECASE | re.DOTALL)
 _SPACES = re.compile(r"[ \t\r\f\v\xa0]+")
-_LINES = re.compile(r"\s*\n\s*")
+# The runs of _SPACES that are not a single plain space already (most are: the space between two words).
+_ODD_SPACES = re.compile(r" [ \t\r\f\v\xa0]+|[\t\r\f\v\xa0][ \t\r\f\v\xa0]*")
 
 
 def _visible_text(markup: str) -> str:
-    """Rough visible text of an HTML (or plain text) page: scripts, styles and tags dropped, lines kept."""
+    """Rough visible text of an HTML (or plain text) page: scripts, styles and tags dropped, lines kept.
+
+    Runs of spaces become one space, and lines are stripped with the blank ones dropped.
+    """
     text = _INVISIBLE.sub(" ", markup)
     text = _BLOCK_TAG.sub("\n", text)
     text = html.unescape(_TAG.sub(" ", text))
-    text = _SPACES.sub(" ", text)
-    return _LINES.sub("\n", text).strip()
+    text = _ODD_SPACES.sub(" ", text)
+    return "\n".join([line for line in (part.strip() for part in text.split("\n")) if line])
 
 
 def _long_visible_prefix(markup: str, prefixes: tuple[int, ...] = (4096, 12288)) -> bool:
