@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import random
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
@@ -196,6 +197,65 @@ def test_identical_snapshots_are_stored_once(archive):
     assert archive.db["snapshots"].count == 1
     assert archive.db["fetches"].count == 3
     assert archive.snapshot(sha256_hex(body))[0] == body
+
+
+def dynamic_body(n: int) -> bytes:
+    return f"<html><main>{policy_text(0)}</main><!-- nonce {n} --></html>".encode()
+
+
+def record_page(archive: Archive, body: bytes, packed=None) -> None:
+    fetched = page(body)
+    archive.record_check(
+        CheckRecord(
+            document_id=SPEC.id,
+            checked_at=T0,
+            outcome="unchanged",
+            pages=[PageFetch(fetched.result, packed=packed)],
+        )
+    )
+
+
+def test_bodies_packed_by_a_worker_are_stored_against_the_current_keyframe(archive):
+    from tosmonitor.codec import pack_snapshot
+
+    assert archive.keyframe(SPEC.id, SPEC.url) is None
+    record_page(archive, dynamic_body(0), pack_snapshot(dynamic_body(0), None, None))
+    keyframe_sha, keyframe_blob = archive.keyframe(SPEC.id, SPEC.url)
+    assert keyframe_sha == sha256_hex(dynamic_body(0))
+
+    packed = pack_snapshot(dynamic_body(1), decompress(keyframe_blob, "zstd"), keyframe_sha)
+    assert packed[1] == "zstd-delta" and packed[2] == keyframe_sha and len(packed[0]) < 200
+    record_page(archive, dynamic_body(1), packed)
+    row = archive.db.execute(
+        "SELECT codec, base_sha256, stored_size FROM snapshots WHERE sha256 = ?",
+        [sha256_hex(dynamic_body(1))],
+    ).fetchone()
+    assert row == ("zstd-delta", keyframe_sha, len(packed[0]))
+    assert archive.snapshot(sha256_hex(dynamic_body(1)))[0] == dynamic_body(1)
+
+
+def test_a_body_packed_against_another_keyframe_is_packed_again(archive):
+    from tosmonitor.codec import pack_snapshot
+
+    record_page(archive, dynamic_body(0))
+    stale = b"<html><main>an older keyframe of this page</main></html>" * 40
+    record_page(archive, dynamic_body(1), pack_snapshot(dynamic_body(1), stale, sha256_hex(stale)))
+    row = archive.db.execute(
+        "SELECT codec, base_sha256 FROM snapshots WHERE sha256 = ?", [sha256_hex(dynamic_body(1))]
+    ).fetchone()
+    assert row == ("zstd-delta", sha256_hex(dynamic_body(0)))
+    assert archive.snapshot(sha256_hex(dynamic_body(1)))[0] == dynamic_body(1)
+    assert archive.integrity_problems() == []
+
+
+def test_a_page_that_drifted_far_from_its_keyframe_starts_a_new_one():
+    from tosmonitor.codec import pack_snapshot
+
+    keyframe = b"<p>" + b"alpha beta gamma delta " * 400 + b"</p>"
+    unrelated = random.Random(7).randbytes(5000)  # nothing in common: the delta is as large as the body
+    blob, codec, base = pack_snapshot(unrelated, keyframe, sha256_hex(keyframe))
+    assert (codec, base) == ("zstd", None)
+    assert decompress(blob, codec) == unrelated
 
 
 def test_error_checks_count_failures_and_success_resets_them(archive):

@@ -33,20 +33,17 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
-import zstandard
 
 from .clock import iso, parse_iso, utcnow
+from .codec import Packed, compress, decompress, pack_snapshot
 from .errors import ArchiveError, ArchiveLocked
 from .models import DocumentSpec, FetchResult, sha256_hex
 
 KEYFRAME_EVERY = 16
-# Level 3 compresses a ~90 KB page in about a quarter of the time level 6 takes, for ~3% more bytes.
-_LEVEL = 3
 MIGRATIONS = sqlite_utils.Migrations("tosmonitor")
 
 
@@ -168,42 +165,6 @@ def _apply_migrations(db: sqlite_utils.Database) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Compression: zstd, optionally against a base (the previous version / snapshot) used as a raw dictionary.
-
-_DECOMPRESSOR = zstandard.ZstdDecompressor()
-
-
-@lru_cache(maxsize=2)
-def _delta_compressor(base: bytes) -> zstandard.ZstdCompressor:
-    """A compressor with ``base`` as its dictionary, prepared once for consecutive deltas against one base
-    (an import of one page's captures: all against the same keyframe). Two at most: each holds a few MB."""
-    dictionary = zstandard.ZstdCompressionDict(base, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
-    dictionary.precompute_compress(level=_LEVEL)
-    return zstandard.ZstdCompressor(level=_LEVEL, dict_data=dictionary)
-
-
-def compress(data: bytes, base: bytes | None = None) -> tuple[bytes, str]:
-    """Compress ``data``; with ``base``, as a delta against it. Returns (blob, codec)."""
-    if base:
-        blob = _delta_compressor(base).compress(data)
-        return blob, "zstd-delta"
-    return zstandard.ZstdCompressor(level=_LEVEL).compress(data), "zstd"
-
-
-def decompress(blob: bytes, codec: str, base: bytes | None = None) -> bytes:
-    if codec == "zstd":
-        return _DECOMPRESSOR.decompress(blob)
-    if codec == "zstd-delta":
-        if base is None:
-            raise ArchiveError("delta-compressed record without its base")
-        dictionary = zstandard.ZstdCompressionDict(base, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
-        return zstandard.ZstdDecompressor(dict_data=dictionary).decompress(blob)
-    if codec == "raw":
-        return blob
-    raise ArchiveError(f"unknown codec {codec!r}")
-
-
-# ---------------------------------------------------------------------------------------------------------
 # Records passed to and from the archive
 
 
@@ -277,6 +238,7 @@ class PageFetch:
 
     result: FetchResult
     keep_snapshot: bool = True
+    packed: Packed | None = None  # the body already compressed (by a worker, see codec.pack_snapshot)
 
 
 @dataclass
@@ -550,7 +512,17 @@ class Archive:
             self._keyframes[sha] = cached
         return cached
 
-    def _put_snapshot(self, result: FetchResult, document_id: str) -> str:
+    _KEYFRAME_OF_PAGE = (
+        "FROM snapshots WHERE document_id = ? AND url = ? AND codec = 'zstd' ORDER BY rowid DESC LIMIT 1"
+    )
+
+    def keyframe(self, document_id: str, url: str) -> tuple[str, bytes] | None:
+        """The latest full copy ("keyframe") stored for a page of a document: its sha256 and its zstd blob.
+        A new body of the page is stored as a delta against it (see :func:`codec.pack_snapshot`)."""
+        row = self.db.execute(f"SELECT sha256, body {self._KEYFRAME_OF_PAGE}", [document_id, url]).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def _put_snapshot(self, result: FetchResult, document_id: str, packed: Packed | None = None) -> str:
         body = result.body or b""
         sha = result.body_sha256
         if self.has_snapshot(sha):
@@ -558,26 +530,20 @@ class Archive:
         # Star topology: a snapshot is a delta against the latest *keyframe* of its page, so reading any
         # snapshot takes at most two decompressions (dynamic pages differ by a few bytes from fetch to fetch).
         base_row = self.db.execute(
-            "SELECT sha256 FROM snapshots WHERE document_id = ? AND url = ? AND codec = 'zstd' "
-            "ORDER BY rowid DESC LIMIT 1",
-            [document_id, result.url],
+            f"SELECT sha256 {self._KEYFRAME_OF_PAGE}", [document_id, result.url]
         ).fetchone()
         base_sha = base_row[0] if base_row else None
-        base = self._keyframe(base_sha) if base_sha else None
-        blob, codec = compress(body, base)
-        if codec == "zstd-delta" and len(blob) > len(body) // 8:  # drifted too far: start a new keyframe
-            plain, plain_codec = compress(body)
-            if len(plain) <= len(blob) * 4:
-                blob, codec, base_sha = plain, plain_codec, None
-        depth = 1 if codec == "zstd-delta" else 0
+        if packed is None or packed[2] not in (None, base_sha):  # not packed, or against another keyframe
+            packed = pack_snapshot(body, self._keyframe(base_sha) if base_sha else None, base_sha)
+        blob, codec, base_sha = packed
         self._insert(
             "snapshots",
             {
                 "sha256": sha,
                 "body": blob,
                 "codec": codec,
-                "base_sha256": base_sha if codec == "zstd-delta" else None,
-                "chain_depth": depth if codec == "zstd-delta" else 0,
+                "base_sha256": base_sha,
+                "chain_depth": 1 if base_sha else 0,
                 "content_type": result.content_type,
                 "charset": result.charset,
                 "size": len(body),
@@ -795,7 +761,7 @@ class Archive:
             snapshot_for_url: dict[str, str] = {}
             for page in record.pages:
                 if page.keep_snapshot and page.result.body is not None:
-                    snapshot_for_url[page.result.url] = self._put_snapshot(page.result, doc_id)
+                    snapshot_for_url[page.result.url] = self._put_snapshot(page.result, doc_id, page.packed)
             previous_id = doc["latest_version_id"]
             for new in record.versions:
                 previous_id = self._insert_version(doc_id, new, previous_id, now)

@@ -2,9 +2,9 @@
 """The pure, CPU-bound step of a check: a fetched document's text and, against its previous version, the diff
 and the AI-training analysis.
 
-Owns :class:`Derived`, :func:`extract_text` and :func:`derive_from_text`. These run in worker processes (see
-``monitor.make_executor``), so this module imports only the pure modules (``extract``, ``diff``, ``analysis``):
-a worker does not load the archive, the HTTP client or the alert channels.
+Owns :class:`Derived`, :class:`Extracted`, :func:`extract_text` and :func:`derive_from_text`. These run in worker
+processes (see ``monitor.make_executor``), so this module imports only the pure modules (``extract``, ``diff``,
+``analysis``, ``codec``): a worker does not load the archive, the HTTP client or the alert channels.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import analysis
+from .codec import Packed, decompress, pack_snapshot
 from .diff import diff_texts, excerpt
 from .extract import extract_pages_digest
 from .models import sha256_hex
@@ -35,17 +36,41 @@ class Derived:
     stance: dict[str, Any] | None = None
 
 
+@dataclass(frozen=True)
+class Extracted:
+    """The text of fetched pages, with what the archive keeps of them."""
+
+    text: str | None  # None: the same text as the version the known digest belongs to
+    sha256: str | None
+    digest: str  # of the markup the text is rendered from (see ``extract.extract_pages_digest``)
+    packed: tuple[Packed | None, ...] = ()  # each page's body compressed for the archive, when asked for
+
+
 def extract_text(
-    pages: Sequence[tuple[bytes, str | None, str | None, Any]], known_digest: str | None = None
-) -> tuple[str | None, str | None, str]:
+    pages: Sequence[tuple[bytes, str | None, str | None, Any]],
+    known_digest: str | None = None,
+    keyframes: Sequence[tuple[str, bytes] | None] | None = None,
+) -> Extracted:
     """The text of fetched pages, its sha256 and the digest of the markup it was rendered from (pure; runs in a
     worker process when there is one). Text and sha256 are None when the digest is ``known_digest``: the
     pages hold the same text as the version that digest belongs to.
 
+    ``keyframes``: for each page, the sha256 and zstd blob of its page's keyframe in the archive (or None);
+    when given, the bodies are also packed for storage against them, here rather than in the process that
+    fetches and stores.
+
     :raises ExtractError: when the pages give no usable text.
     """
     text, digest = extract_pages_digest(pages, known_digest)
-    return text, (sha256_hex(text) if text is not None else None), digest
+    packed: tuple[Packed | None, ...] = ()
+    if keyframes is not None:
+        packed = tuple(
+            pack_snapshot(
+                page[0], decompress(frame[1], "zstd") if frame else None, frame[0] if frame else None
+            )
+            for page, frame in zip(pages, keyframes, strict=True)
+        )
+    return Extracted(text, sha256_hex(text) if text is not None else None, digest, packed)
 
 
 def derive_from_text(

@@ -46,6 +46,7 @@ from .archive import (
     sha256_hex,
 )
 from .clock import utcnow
+from .codec import Packed
 from .derive import Derived, derive_from_text, extract_text, stats_dict, stored_diff
 from .diff import diff_texts
 from .errors import ExtractError, FetchError
@@ -255,22 +256,49 @@ class Monitor:
         if state.latest_version_id is not None and state.latest_extractor_version != EXTRACTOR_VERSION:
             old_text = self._current_text(doc, state, versions, changes)
         known_digest = state.text_digest if not versions else None
+        # The worker also packs the bodies for storage, against their pages' keyframes.
+        keyframes = [self.archive.keyframe(doc.id, r.url) for r in results]
         try:
-            text, text_sha, digest = await self._run(extract_text, pages, known_digest)
+            extracted = await self._run(extract_text, pages, known_digest, keyframes)
         except ExtractError as exc:
             return self._record_error(doc, state, results, "extraction", str(exc), started)
+        text, text_sha, digest = extracted.text, extracted.sha256, extracted.digest
+        packed = dict(zip((r.body_sha256 for r in results), extracted.packed, strict=True))
         if text is None:  # the same markup as the latest version's: the same text
             return self._record_simple(
-                doc, state, results, "unchanged", started, full_fetch=full_fetch, text_digest=digest
+                doc,
+                state,
+                results,
+                "unchanged",
+                started,
+                full_fetch=full_fetch,
+                text_digest=digest,
+                packed=packed,
             )
         current_sha = sha256_hex(old_text) if old_text is not None else state.latest_sha256
         if state.latest_version_id is not None and text_sha == current_sha:  # same text: nothing to analyse
             if not versions:
                 return self._record_simple(
-                    doc, state, results, "unchanged", started, full_fetch=full_fetch, text_digest=digest
+                    doc,
+                    state,
+                    results,
+                    "unchanged",
+                    started,
+                    full_fetch=full_fetch,
+                    text_digest=digest,
+                    packed=packed,
                 )
             return self._record_versions(
-                doc, state, results, versions, changes, None, started, full_fetch, text_digest=digest
+                doc,
+                state,
+                results,
+                versions,
+                changes,
+                None,
+                started,
+                full_fetch,
+                text_digest=digest,
+                packed=packed,
             )
         if old_text is None and state.latest_version_id is not None:
             old_text = self._current_text(doc, state, versions, changes)
@@ -289,7 +317,7 @@ class Monitor:
                         document_id=doc.id,
                         checked_at=now,
                         outcome="suspect",
-                        pages=[PageFetch(r) for r in results],
+                        pages=_page_fetches(results, packed),
                         versions=versions,
                         changes=changes,
                         suspect_sha256=text_sha,
@@ -312,6 +340,7 @@ class Monitor:
             full_fetch,
             first_seen,
             text_digest=digest,
+            packed=packed,
         )
 
     async def _fetch(
@@ -393,7 +422,7 @@ class Monitor:
             for sha, source in zip(state.latest_snapshots, doc.sources, strict=False):
                 body, content_type, charset = self.archive.snapshot(sha)
                 pages.append((body, content_type, charset, source))
-            rederived, _sha, _digest = extract_text(pages)
+            rederived = extract_text(pages).text
         except Exception:  # an old snapshot the new extractor cannot read: keep the stored text
             return latest.text
         if rederived == latest.text:
@@ -505,6 +534,7 @@ class Monitor:
         *,
         full_fetch: bool,
         text_digest: str | None = None,
+        packed: dict[str, Packed | None] | None = None,
     ) -> CheckSummary:
         health_state, rows = self._health(doc, state, ok=True)
         self.archive.record_check(
@@ -512,7 +542,7 @@ class Monitor:
                 document_id=doc.id,
                 checked_at=self.now(),
                 outcome=outcome,
-                pages=[PageFetch(r) for r in results],
+                pages=_page_fetches(results, packed),
                 full_fetch=full_fetch and outcome != "not_modified",
                 health_state=health_state,
                 extra_deliveries=rows,
@@ -535,6 +565,7 @@ class Monitor:
         first_seen: datetime | None = None,
         *,
         text_digest: str | None = None,
+        packed: dict[str, Packed | None] | None = None,
     ) -> CheckSummary:
         now = self.now()
         snapshots = tuple(r.body_sha256 for r in results)
@@ -582,7 +613,7 @@ class Monitor:
                 document_id=doc.id,
                 checked_at=now,
                 outcome="changed",
-                pages=[PageFetch(r) for r in results],
+                pages=_page_fetches(results, packed),
                 versions=versions,
                 changes=changes,
                 full_fetch=full_fetch,
@@ -651,6 +682,12 @@ def _links(doc_id: str, old: int | None, new: int | None, change_id: int, base: 
         "cli": f"tosmonitor diff {doc_id} {old} {new}",
         "web": f"{base.rstrip('/')}/changes/{change_id}" if base else None,
     }
+
+
+def _page_fetches(results: list[FetchResult], packed: dict[str, Packed | None] | None) -> list[PageFetch]:
+    """The pages of a check as the archive records them, with the bodies a worker already packed."""
+    packed = packed or {}
+    return [PageFetch(r, packed=packed.get(r.body_sha256) if r.body is not None else None) for r in results]
 
 
 def _describe(result: FetchResult) -> str:
