@@ -170,6 +170,23 @@ def test_connections_are_kept_alive_across_ok_and_not_modified_answers(local_ser
     assert len(ports) == 1, "one connection serves all four requests"
 
 
+def test_each_host_keeps_its_own_connection_alive(local_server: LocalServer) -> None:
+    local_server.set("/p", POLICY, etag=True)
+    port = local_server.url("/p").split(":")[2].split("/")[0]
+    hosts = [f"http://127.0.0.1:{port}/p", f"http://127.0.0.1:{port}/p?copy", f"http://localhost:{port}/p"]
+
+    async def go() -> list[FetchResult]:
+        async with Fetcher(host_spacing=0.0, per_host=1) as fetcher:
+            batches = [await asyncio.gather(*(fetcher.fetch(url) for url in hosts)) for _ in range(3)]
+        return [r for batch in batches for r in batch]
+
+    results = asyncio.run(go())
+    assert all(r.outcome is FetchOutcome.OK for r in results), [r.error for r in results]
+    ports = {r.client_port for r in local_server.requests_to("/p")}
+    assert len(local_server.requests_to("/p")) == 9
+    assert len(ports) == 2, "one kept-alive connection per host, for all its requests"
+
+
 def test_last_modified_conditional_get(local_server: LocalServer) -> None:
     local_server.set("/p", POLICY, last_modified="Wed, 05 Feb 2025 08:30:00 GMT")
     first = fetch_one(local_server.url("/p"))

@@ -28,6 +28,7 @@ import email.utils
 import html
 import random
 import re
+import ssl
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -430,7 +431,8 @@ def _size(n: int) -> str:
 class Fetcher:
     """Fetches URLs politely and within bounds. Use as ``async with Fetcher() as f: await f.fetch(url)``.
 
-    :param client: an ``httpx.AsyncClient`` to use (not closed by the fetcher); by default one is created.
+    :param client: an ``httpx.AsyncClient`` to use for every host (not closed by the fetcher); by default the
+        fetcher makes one per host.
     :param concurrency: requests in flight at once, all hosts together.
     :param per_host: requests in flight at once to one host.
     :param host_spacing: minimum seconds between the starts of two requests to one host.
@@ -458,16 +460,9 @@ class Fetcher:
             raise ValueError("concurrency and per_host must be at least 1")
         if retries < 0 or host_spacing < 0 or backoff_base < 0 or max_retry_after < 0:
             raise ValueError("retries, host_spacing, backoff_base and max_retry_after must not be negative")
-        self._own_client = client is None
-        self._client = client or httpx.AsyncClient(
-            http1=True,
-            http2=False,
-            follow_redirects=True,
-            max_redirects=MAX_REDIRECTS,
-            limits=httpx.Limits(
-                max_connections=max(concurrency, 1) * 2, max_keepalive_connections=concurrency
-            ),
-        )
+        self._client = client  # one for every host when given; else one per host (see _client_for)
+        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._ssl_context: ssl.SSLContext | None = None
         self._slots = asyncio.Semaphore(concurrency)
         self._per_host = per_host
         self._spacing = host_spacing
@@ -484,9 +479,33 @@ class Fetcher:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the HTTP client if this fetcher created it."""
-        if self._own_client:
-            await self._client.aclose()
+        """Close the HTTP clients this fetcher created (not one it was given)."""
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()
+
+    def _client_for(self, url: str) -> httpx.AsyncClient:
+        """The client for ``url``'s host: a small connection pool per host (``per_host`` connections kept
+        alive), which is all a host is ever asked for at once. One shared pool would look over every open
+        connection each time a request starts or ends: a fifth of the client's time with ten hosts."""
+        if self._client is not None:
+            return self._client
+        netloc = urlsplit(url).netloc.lower()
+        client = self._clients.get(netloc)
+        if client is None:
+            if self._ssl_context is None:  # loading the CA bundle takes ~0.1 s: once per fetcher
+                self._ssl_context = httpx.create_ssl_context()
+            client = self._clients[netloc] = httpx.AsyncClient(
+                http1=True,
+                http2=False,
+                verify=self._ssl_context,
+                follow_redirects=True,
+                max_redirects=MAX_REDIRECTS,
+                limits=httpx.Limits(
+                    max_connections=self._per_host * 2, max_keepalive_connections=self._per_host
+                ),
+            )
+        return client
 
     def host_backoff(self, host: str) -> float:
         """Seconds until ``host`` may be asked again (after a 429/503 with Retry-After); 0 when it may now.
@@ -630,7 +649,7 @@ class Fetcher:
             )
 
     async def _request(self, url: str, headers: dict[str, str], timeout: float, max_bytes: int) -> _Attempt:
-        async with self._client.stream(
+        async with self._client_for(url).stream(
             "GET", url, headers=headers, timeout=httpx.Timeout(timeout)
         ) as response:
             status = response.status_code
