@@ -31,11 +31,19 @@ def _delta_compressor(base: bytes) -> zstandard.ZstdCompressor:
     return zstandard.ZstdCompressor(level=LEVEL, dict_data=dictionary)
 
 
-def compress(data: bytes, base: bytes | None = None) -> tuple[bytes, str]:
-    """Compress ``data``; with ``base``, as a delta against it. Returns (blob, codec)."""
+def compress(data: bytes, base: bytes | None = None, *, reuse_base: bool = True) -> tuple[bytes, str]:
+    """Compress ``data``; with ``base``, as a delta against it. Returns (blob, codec).
+
+    ``reuse_base``: keep the compressor prepared for ``base`` (see ``_delta_compressor``); False for a base
+    used once, such as one of many pages' keyframes in turn, whose prepared compressors would only take memory.
+    """
     if base:
-        blob = _delta_compressor(base).compress(data)
-        return blob, "zstd-delta"
+        if reuse_base:
+            compressor = _delta_compressor(base)
+        else:
+            dictionary = zstandard.ZstdCompressionDict(base, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+            compressor = zstandard.ZstdCompressor(level=LEVEL, dict_data=dictionary)
+        return compressor.compress(data), "zstd-delta"
     return zstandard.ZstdCompressor(level=LEVEL).compress(data), "zstd"
 
 
@@ -56,12 +64,14 @@ def decompress(blob: bytes, codec: str, base: bytes | None = None) -> bytes:
     raise ArchiveError(f"unknown codec {codec!r}")
 
 
-def pack_snapshot(body: bytes, keyframe: bytes | None, keyframe_sha: str | None) -> Packed:
+def pack_snapshot(
+    body: bytes, keyframe: bytes | None, keyframe_sha: str | None, *, reuse_base: bool = True
+) -> Packed:
     """A raw body as the archive stores it: a delta against its page's keyframe (``keyframe``, the full body
     whose sha256 is ``keyframe_sha``) when there is one, or a new keyframe (a full copy) when there is none or
     the page drifted too far from it (the delta is over 1/8 of the body and no more than 4 times the size of
-    a full copy)."""
-    blob, codec = compress(body, keyframe)
+    a full copy). ``reuse_base``: as for :func:`compress`."""
+    blob, codec = compress(body, keyframe, reuse_base=reuse_base)
     if codec == "zstd-delta" and len(blob) > len(body) // 8:  # drifted too far: start a new keyframe
         plain, plain_codec = compress(body)
         if len(plain) <= len(blob) * 4:

@@ -103,7 +103,7 @@ def blocks(text: str) -> list[Block]:
     return out
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1024)  # two versions of a long policy; a few MB at most
 def _chunk_items(chunk: str) -> tuple[tuple[str | int, str], ...]:
     """The blocks (kind, text) and headings (level, title) of a text without blank lines between them."""
     out: list[tuple[str | int, str]] = []
