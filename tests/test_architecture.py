@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """The dependency rule of the README's "Architecture": the data path flows one way.
 
-``extract``, ``diff``, ``analysis`` and ``derive`` are pure (no network, disk or archive); ``archive`` knows nothing of
-fetching or alerting; only the command-line layer imports ``cli``; and there are no import cycles.
+``extract``, ``diff``, ``sequence``, ``codec``, ``analysis`` and ``derive`` are pure (no network, disk or archive);
+``archive`` knows nothing of fetching or alerting; only the command-line layer imports ``cli``; and there are no import cycles.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "tosmonitor"
-PURE = {"extract", "diff", "analysis", "derive"}
+PURE = {"extract", "diff", "sequence", "codec", "analysis", "derive"}
 IO_EDGES = {"fetch", "browser", "archive", "notify", "scheduler", "web", "cli", "monitor", "commands", "demo"}
 CLI_LAYER = {"cli", "cli_research", "cli_web", "__main__"}
 
