@@ -676,6 +676,9 @@ class _Renderer:
         self.emit(text.replace(_BR, "\n"))
 
     def emit(self, text: str, *, raw: bool = False) -> None:
+        if not self.prefix and self.marker is None:  # most blocks: no list or quote around them
+            self.blocks.append((text, self.in_list > 0))
+            return
         indent = "".join(self.prefix)
         lines = text.split("\n")
         out = []
