@@ -380,3 +380,16 @@ def test_schema_is_migrated_once_and_survives_reopening(tmp_path):
     names = [r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations")]
     assert names == sorted(set(names)) and "m001_initial" in names
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_base_used_once_leaves_no_prepared_compressor_behind():
+    from tosmonitor import codec
+
+    codec._delta_compressor.cache_clear()
+    base = b"<p>" + b"alpha beta gamma delta " * 400 + b"</p>"
+    body = base.replace(b"gamma", b"GAMMA", 1)
+    blob, kind = codec.compress(body, base, reuse_base=False)
+    assert codec._delta_compressor.cache_info().currsize == 0
+    assert codec.decompress(blob, kind, base) == body
+    assert codec.compress(body, base) == (blob, kind), "the same bytes as with a kept compressor"
+    assert codec._delta_compressor.cache_info().currsize == 1

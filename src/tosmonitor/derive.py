@@ -66,7 +66,10 @@ def extract_text(
     if keyframes is not None:
         packed = tuple(
             pack_snapshot(
-                page[0], decompress(frame[1], "zstd") if frame else None, frame[0] if frame else None
+                page[0],
+                decompress(frame[1], "zstd") if frame else None,
+                frame[0] if frame else None,
+                reuse_base=False,  # each page has its own keyframe: no compressor worth keeping
             )
             for page, frame in zip(pages, keyframes, strict=True)
         )
