@@ -77,6 +77,25 @@ def record_version(archive: Archive, n: int, *, when: datetime = T0, change: boo
     return recorded, text
 
 
+def record_failing_check(archive: Archive, text: str, pages: list[PageFetch] | None = None) -> None:
+    """A check with a new version whose write fails inside its transaction (after the version is inserted)."""
+
+    def explode(version_ids, change_ids):
+        raise RuntimeError("simulated crash inside the transaction")
+
+    archive.record_check(
+        CheckRecord(
+            document_id=SPEC.id,
+            checked_at=T0,
+            outcome="changed",
+            pages=pages or [],
+            versions=[NewVersion(text=text, extractor_version="t")],
+            changes=[NewChange()],
+            deliveries=explode,
+        )
+    )
+
+
 def test_compression_round_trips_with_and_without_a_base():
     base = b"The quick brown fox jumps over the lazy dog. " * 200
     data = base.replace(b"lazy", b"sleepy", 1)
@@ -128,21 +147,8 @@ def test_a_failing_write_leaves_nothing_behind(archive):
     record_version(archive, 0, change=False)
     before = {t: archive.db[t].count for t in ("versions", "changes", "fetches", "snapshots", "deliveries")}
 
-    def explode(version_ids, change_ids):
-        raise RuntimeError("simulated crash inside the transaction")
-
     with pytest.raises(RuntimeError):
-        archive.record_check(
-            CheckRecord(
-                document_id=SPEC.id,
-                checked_at=T0,
-                outcome="changed",
-                pages=[page(b"<html>new body</html>")],
-                versions=[NewVersion(text="new text", extractor_version="t")],
-                changes=[NewChange()],
-                deliveries=explode,
-            )
-        )
+        record_failing_check(archive, "new text", [page(b"<html>new body</html>")])
     after = {t: archive.db[t].count for t in before}
     assert after == before
     assert archive.latest_version(SPEC.id).text == policy_text(0)
@@ -292,22 +298,10 @@ def test_full_text_search_finds_versions(archive):
 
 
 def test_a_batch_indexes_its_versions_when_it_ends_and_drops_those_of_a_failed_check(archive):
-    def crash(version_ids, change_ids):
-        raise RuntimeError("simulated failure of one check")
-
     with archive.batch():
         record_version(archive, 0, change=False)
         with pytest.raises(RuntimeError):
-            archive.record_check(
-                CheckRecord(
-                    document_id=SPEC.id,
-                    checked_at=T0,
-                    outcome="changed",
-                    versions=[NewVersion(text="a lost zanzibar clause", extractor_version="t")],
-                    changes=[NewChange()],
-                    deliveries=crash,
-                )
-            )
+            record_failing_check(archive, "a lost zanzibar clause")
         record_version(archive, 1)
         assert archive.db["versions_fts"].count == 0, "indexed when the batch ends"
     assert archive.db["versions"].count == 2

@@ -264,7 +264,10 @@ class Monitor:
             return self._record_error(doc, state, results, "extraction", str(exc), started)
         text, text_sha, digest = extracted.text, extracted.sha256, extracted.digest
         packed = dict(zip((r.body_sha256 for r in results), extracted.packed, strict=True))
-        if text is None:  # the same markup as the latest version's: the same text
+        current_sha = sha256_hex(old_text) if old_text is not None else state.latest_sha256
+        # None: the same markup as the latest version's, so the same text (never with a re-derived version)
+        same_text = text is None or (state.latest_version_id is not None and text_sha == current_sha)
+        if same_text and not versions:  # nothing to analyse
             return self._record_simple(
                 doc,
                 state,
@@ -275,19 +278,7 @@ class Monitor:
                 text_digest=digest,
                 packed=packed,
             )
-        current_sha = sha256_hex(old_text) if old_text is not None else state.latest_sha256
-        if state.latest_version_id is not None and text_sha == current_sha:  # same text: nothing to analyse
-            if not versions:
-                return self._record_simple(
-                    doc,
-                    state,
-                    results,
-                    "unchanged",
-                    started,
-                    full_fetch=full_fetch,
-                    text_digest=digest,
-                    packed=packed,
-                )
+        if same_text:  # only the re-derived (technical) version to record
             return self._record_versions(
                 doc,
                 state,
@@ -300,6 +291,7 @@ class Monitor:
                 text_digest=digest,
                 packed=packed,
             )
+        assert text is not None and text_sha is not None  # else same_text
         if old_text is None and state.latest_version_id is not None:
             old_text = self._current_text(doc, state, versions, changes)
         settings = self.config.settings
