@@ -656,6 +656,7 @@ def test_channels_all_types():
         "username_env": "SMTP_USER",
         "password_env": "SMTP_PASSWORD",
         "timeout": 30.0,
+        "ca_file": None,
     }
     assert email.min_severity == "high"
     assert webhook.options == {
@@ -679,6 +680,23 @@ def test_channels_all_types():
 def test_email_port_defaults(extra, port):
     (email,) = channels_of(f"- {{type: email, to: [a@x.org], from: b@x.org, host: smtp.x.org, {extra}}}\n")
     assert email.options["port"] == port
+
+
+def test_email_certificate_authorities_file(tmp_path):
+    (email,) = channels_of("- {type: email, to: a@x.org, from: b@x.org, host: h, starttls: true}\n")
+    assert email.options["ca_file"] is None
+    missing = tmp_path / "relay-ca.pem"
+    spec = f"- {{type: email, to: a@x.org, from: b@x.org, host: h, starttls: true, ca_file: '{missing}'}}\n"
+    assert_error(
+        channel_error(spec),
+        line=9,
+        field="channels[0].ca_file",
+        contains="cannot read certificate authorities",
+    )
+    missing.write_text("not a certificate\n")
+    assert_error(channel_error(spec), line=9, field="channels[0].ca_file", contains=str(missing))
+    plain = f"- {{type: email, to: a@x.org, from: b@x.org, host: h, ca_file: '{missing}'}}\n"
+    assert_error(channel_error(plain), line=9, field="channels[0].ca_file", contains="needs starttls or tls")
 
 
 def test_named_channels_and_duplicates():

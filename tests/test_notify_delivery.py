@@ -12,7 +12,10 @@ import email.policy
 import hashlib
 import hmac
 import json
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -255,6 +258,73 @@ def test_email_failures_name_the_server(smtp_server: tuple[Mailbox, int, list[by
     closed = free_port()
     with pytest.raises(AlertError, match=rf"cannot reach 127.0.0.1:{closed}"):
         send_test(build_channel(email_spec(closed), ENV))
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (its own authority), made with the openssl command."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is needed to make a test certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+def tls_smtp_server(certificate: tuple[Path, Path], *, implicit: bool) -> tuple[Controller, Mailbox, int]:
+    cert, key = certificate
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    mailbox, port = Mailbox(), free_port()
+
+    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        return AuthResult(success=isinstance(data, LoginPassword) and data.password == b"s3cret")
+
+    # aiosmtpd counts only STARTTLS as encryption when it decides whether to offer a login
+    tls: dict[str, Any] = (
+        {"ssl_context": context, "auth_require_tls": False}
+        if implicit
+        else {"tls_context": context, "require_starttls": True, "auth_require_tls": True}
+    )
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port, authenticator=authenticator, **tls)
+    controller.start()
+    return controller, mailbox, port
+
+
+def test_email_over_starttls_checks_the_certificate(certificate: tuple[Path, Path]) -> None:
+    controller, mailbox, port = tls_smtp_server(certificate, implicit=False)
+    try:
+        channel = build_channel(email_spec(port, starttls=True, ca_file=str(certificate[0])), ENV)
+        e = event(6)
+        channel.send(render(e), e, "change:6:mail")
+        (envelope,) = mailbox.envelopes
+        assert envelope.rcpt_tos == ["watch@ngo.example", "desk@ngo.example"]
+        with pytest.raises(
+            AlertError, match="does not accept a login .it offers STARTTLS: set starttls: true"
+        ):
+            send_test(build_channel(email_spec(port), ENV))  # this server wants STARTTLS first
+        with pytest.raises(AlertError, match="cannot reach 127.0.0.1.*CERTIFICATE_VERIFY_FAILED"):
+            send_test(build_channel(email_spec(port, starttls=True), ENV))  # not signed by a system authority
+        assert len(mailbox.envelopes) == 1
+    finally:
+        controller.stop()
+
+
+def test_email_over_implicit_tls(certificate: tuple[Path, Path]) -> None:
+    controller, mailbox, port = tls_smtp_server(certificate, implicit=True)
+    try:
+        channel = build_channel(email_spec(port, tls=True, ca_file=str(certificate[0])), ENV)
+        e = event(7)
+        channel.send(render(e), e, "change:7:mail")
+        (envelope,) = mailbox.envelopes
+        assert envelope.mail_from == "tosmonitor@ngo.example"
+    finally:
+        controller.stop()
 
 
 # -- webhook -----------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import difflib
 import json
 import os
 import re
+import ssl
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
@@ -674,6 +675,7 @@ def _email_options(ctx: _Ctx, ch: YMap, path: str) -> dict[str, object]:
         missing = "password_env" if username else "username_env"
         raise ctx.error("set both username_env and password_env, or neither", ch.line, f"{path}.{missing}")
     timeout = _duration(ctx, f) if (f := _get(ch, "timeout", path)) else 30.0
+    ca_file = _ca_file(ctx, f, tls or starttls) if (f := _get(ch, "ca_file", path)) else None
     return {
         "to": recipients,
         "from": sender,
@@ -684,7 +686,23 @@ def _email_options(ctx: _Ctx, ch: YMap, path: str) -> dict[str, object]:
         "username_env": username,
         "password_env": password,
         "timeout": timeout,
+        "ca_file": ca_file,
     }
+
+
+def _ca_file(ctx: _Ctx, f: _Field, encrypted: bool) -> str:
+    """A PEM file of the certificate authorities that may sign the SMTP server's certificate (a private relay)."""
+    name = _str(ctx, f).strip()
+    if not encrypted:
+        raise ctx.error("ca_file needs starttls or tls (it checks the server's certificate)", f.line, f.path)
+    try:
+        ssl.create_default_context(cafile=name)
+    except (OSError, ssl.SSLError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ctx.error(
+            f"cannot read certificate authorities from {name!r}: {reason}", f.line, f.path
+        ) from exc
+    return name
 
 
 def _webhook_options(ctx: _Ctx, ch: YMap, path: str) -> dict[str, object]:
@@ -733,7 +751,18 @@ def _log_options(ctx: _Ctx, ch: YMap, path: str) -> dict[str, object]:
 
 _CHANNEL_OPTIONS: dict[str, tuple[tuple[str, ...], Callable[[_Ctx, YMap, str], dict[str, object]]]] = {
     "email": (
-        ("to", "from", "host", "port", "starttls", "tls", "username_env", "password_env", "timeout"),
+        (
+            "to",
+            "from",
+            "host",
+            "port",
+            "starttls",
+            "tls",
+            "username_env",
+            "password_env",
+            "timeout",
+            "ca_file",
+        ),
         _email_options,
     ),
     "webhook": (("url", "secret_env", "headers", "timeout"), _webhook_options),

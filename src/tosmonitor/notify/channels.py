@@ -95,7 +95,8 @@ class EmailChannel:
 
     Options: ``to`` (list of addresses), ``from``, ``host``, ``port`` (default 25, 587 with starttls, 465
     with tls), ``starttls`` (upgrade a plain connection), ``tls`` (implicit TLS), ``username_env`` and
-    ``password_env`` (environment variables holding the credentials), ``timeout`` (seconds, default 30).
+    ``password_env`` (environment variables holding the credentials), ``timeout`` (seconds, default 30),
+    ``ca_file`` (a PEM file of the certificate authorities to trust instead of the system's, for a private relay).
     """
 
     type: ClassVar[str] = "email"
@@ -115,7 +116,8 @@ class EmailChannel:
         self.timeout = _timeout(spec)
         self.username = _secret(spec, "username_env", environ)
         self.password = _secret(spec, "password_env", environ)
-        self.ssl_context = ssl.create_default_context()
+        ca_file = spec.options.get("ca_file")
+        self.ssl_context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
 
     def build(self, message: Message, idempotency_key: str) -> EmailMessage:
         """The e-mail for ``message`` (exposed for tests and previews)."""
@@ -147,7 +149,7 @@ class EmailChannel:
                 if self.starttls:
                     smtp.starttls(context=self.ssl_context)
                 if self.username and self.password:
-                    smtp.login(self.username, self.password)
+                    self._login(smtp, where)
                 refused = smtp.send_message(mail, from_addr=self.sender, to_addrs=self.to)
         except smtplib.SMTPException as exc:
             raise AlertError(f"email channel {self.name!r}: SMTP error from {where}: {exc}") from exc
@@ -155,6 +157,17 @@ class EmailChannel:
             raise AlertError(f"email channel {self.name!r}: cannot reach {where}: {exc}") from exc
         if refused:
             raise AlertError(f"email channel {self.name!r}: recipients refused by {where}: {refused}")
+
+    def _login(self, smtp: smtplib.SMTP, where: str) -> None:
+        try:
+            smtp.login(self.username or "", self.password or "")
+        except smtplib.SMTPNotSupportedError as exc:
+            hint = ""
+            if not (self.starttls or self.tls) and smtp.has_extn("starttls"):
+                hint = " (it offers STARTTLS: set starttls: true, as servers offer login only once encrypted)"
+            raise AlertError(
+                f"email channel {self.name!r}: {where} does not accept a login{hint}: {exc}"
+            ) from exc
 
     def close(self) -> None:
         pass
