@@ -724,7 +724,7 @@ class _Renderer:
             if text:
                 self.emit("#" * _HEADINGS[tag] + " " + text)
         elif tag in ("ul", "ol", "menu", "dir"):
-            self.list(el, ordered=tag == "ol")
+            self.list_items(el, ordered=tag == "ol")
         elif tag == "table":
             self.table(el)
         elif tag == "pre":
@@ -753,7 +753,7 @@ class _Renderer:
         if el.tail:
             self.buf.append(el.tail)
 
-    def list(self, el: etree._Element, *, ordered: bool) -> None:
+    def list_items(self, el: etree._Element, *, ordered: bool) -> None:
         start = el.get("start")
         number = int(start) if start and start.strip().lstrip("-").isdigit() else 1
         self.in_list += 1

@@ -326,9 +326,8 @@ def _import_documents(
 ) -> None:
     def prepared() -> Iterator[tuple[_PlannedDocument, list[tuple[datetime, str | Path]], dict[str, Any]]]:
         for doc, items in jobs:
-            latest_id = (
-                archive.document(doc.doc_id)["latest_version_id"] if archive.document(doc.doc_id) else None
-            )
+            row = archive.document(doc.doc_id)
+            latest_id = row["latest_version_id"] if row else None
             latest = archive.version(latest_id) if latest_id else None
             state = {
                 "latest_text": latest.text if latest else None,

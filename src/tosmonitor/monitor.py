@@ -417,7 +417,7 @@ class Monitor:
             rederived = extract_text(pages).text
         except Exception:  # an old snapshot the new extractor cannot read: keep the stored text
             return latest.text
-        if rederived == latest.text:
+        if rederived is None or rederived == latest.text:  # (None only when given a known digest)
             return latest.text
         text_diff = diff_texts(latest.text, rederived)
         versions.append(
