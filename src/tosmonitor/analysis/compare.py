@@ -112,6 +112,7 @@ class History:
     hits: dict[tuple[str, ...], ClauseHit | None] = field(default_factory=dict)
     keys: dict[str, str] = field(default_factory=dict)
     ratios: dict[tuple[str, str], float] = field(default_factory=dict)
+    split: dict[str, list[str] | None] = field(default_factory=dict)  # paragraph groups of the last texts
     last: tuple[str, list[Clause], Profile] | None = None
 
     def read(self, text: str, service: str | None) -> tuple[list[Clause], Profile]:
@@ -144,44 +145,50 @@ class History:
         return found
 
     def paragraph_keys(self, text: str) -> str:
-        """``norm_key(text)``, computed paragraph by paragraph so that paragraphs seen before cost a lookup.
+        """``norm_key(text)``, computed paragraph by paragraph so that paragraphs seen before cost a lookup
+        (see :meth:`groups`)."""
+        groups = self.groups(text)
+        if groups is None:
+            return norm_key(text)
+        return " ".join(key for key in map(self.key, groups) if key)
+
+    def groups(self, text: str) -> list[str] | None:
+        """The paragraphs of ``text`` whose keys join into ``norm_key(text)``, or None when there are none.
 
         A blank line is whitespace, so no word, date or number spans it; a link or a tag can, and a paragraph
         that leaves one open (its last ``[``, ``](`` or ``<`` not closed) is joined to the next. A text where
-        one stays open over many paragraphs (a lone ``<``) is normalised whole.
+        one stays open over many paragraphs (a lone ``<``) has no such paragraphs: it is normalised whole.
+        Kept for the last two texts (the old side of a comparison is the new side of the one before).
         """
-        try:
-            return " ".join(self._paragraph_key_stream(text))
-        except _OpenSpan:
-            return norm_key(text)
-
-    def _paragraph_key_stream(self, text: str) -> Iterator[str]:
-        """The non-empty keys of ``text``'s paragraphs, computed as they are read.
-
-        :raises _OpenSpan: when a link or tag stays open over more than 8 paragraphs.
-        """
-        pending = ""
-        joined = 0
-        for paragraph in text.split("\n\n"):
-            paragraph = pending + paragraph
-            if _unclosed(paragraph):
-                joined += 1
-                if joined > 8:
-                    raise _OpenSpan
-                pending = paragraph + "\n\n"
-                continue
-            pending, joined = "", 0
-            key = self.key(paragraph)
-            if key:
-                yield key
-        if pending:
-            key = norm_key(pending)
-            if key:
-                yield key
+        if text in self.split:
+            return self.split[text]
+        groups = _paragraph_groups(text)
+        if len(self.split) >= 2:
+            self.split.pop(next(iter(self.split)))
+        self.split[text] = groups
+        return groups
 
 
-class _OpenSpan(Exception):
-    """A link or tag left open over many paragraphs: the text is normalised whole."""
+def _paragraph_groups(text: str) -> list[str] | None:
+    paragraphs = text.split("\n\n")
+    if "[" not in text and "<" not in text:  # nothing can span a blank line
+        return paragraphs
+    out = []
+    pending = ""
+    joined = 0
+    for paragraph in paragraphs:
+        paragraph = pending + paragraph
+        if _unclosed(paragraph):
+            joined += 1
+            if joined > 8:
+                return None
+            pending = paragraph + "\n\n"
+            continue
+        pending, joined = "", 0
+        out.append(paragraph)
+    if pending:
+        out.append(pending)
+    return out
 
 
 def _unclosed(text: str) -> bool:
@@ -198,14 +205,24 @@ def _unclosed(text: str) -> bool:
 def is_cosmetic(old_text: str, new_text: str, history: History | None = None) -> bool:
     """True when two texts differ only in formatting, punctuation, numbering, link targets or dates.
 
-    That is, when their normalised keys are equal; they are compared paragraph by paragraph and only as far as
-    the first difference, so a real change costs the keys of the paragraphs before it (most of them known).
+    That is, when their normalised keys are equal. Compared by paragraph groups (:meth:`History.groups`): the
+    groups both texts begin and end with are the same text, so only the keys of the groups between are
+    compared, and only as far as the first difference.
     """
     history = history or History()
-    try:
-        return _same_joined(history._paragraph_key_stream(old_text), history._paragraph_key_stream(new_text))
-    except _OpenSpan:
+    old, new = history.groups(old_text), history.groups(new_text)
+    if old is None or new is None:
         return history.paragraph_keys(old_text) == history.paragraph_keys(new_text)
+    start = 0
+    while start < len(old) and start < len(new) and old[start] == new[start]:
+        start += 1
+    end_old, end_new = len(old), len(new)
+    while end_old > start and end_new > start and old[end_old - 1] == new[end_new - 1]:
+        end_old, end_new = end_old - 1, end_new - 1
+    return _same_joined(
+        (key for key in map(history.key, old[start:end_old]) if key),
+        (key for key in map(history.key, new[start:end_new]) if key),
+    )
 
 
 def _same_joined(left: Iterator[str], right: Iterator[str]) -> bool:
