@@ -7,6 +7,7 @@ Atom feeds are parsed with feedparser, and the outbox runs on a real archive fil
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import hashlib
@@ -276,7 +277,9 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return cert, key
 
 
-def tls_smtp_server(certificate: tuple[Path, Path], *, implicit: bool) -> tuple[Controller, Mailbox, int]:
+@contextlib.contextmanager
+def tls_smtp_server(certificate: tuple[Path, Path], *, implicit: bool) -> Iterator[tuple[Mailbox, int]]:
+    """An SMTP server on 127.0.0.1 that offers a login over TLS only: implicit TLS, or STARTTLS required."""
     cert, key = certificate
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
@@ -293,12 +296,14 @@ def tls_smtp_server(certificate: tuple[Path, Path], *, implicit: bool) -> tuple[
     )
     controller = Controller(mailbox, hostname="127.0.0.1", port=port, authenticator=authenticator, **tls)
     controller.start()
-    return controller, mailbox, port
+    try:
+        yield mailbox, port
+    finally:
+        controller.stop()
 
 
 def test_email_over_starttls_checks_the_certificate(certificate: tuple[Path, Path]) -> None:
-    controller, mailbox, port = tls_smtp_server(certificate, implicit=False)
-    try:
+    with tls_smtp_server(certificate, implicit=False) as (mailbox, port):
         channel = build_channel(email_spec(port, starttls=True, ca_file=str(certificate[0])), ENV)
         e = event(6)
         channel.send(render(e), e, "change:6:mail")
@@ -311,20 +316,15 @@ def test_email_over_starttls_checks_the_certificate(certificate: tuple[Path, Pat
         with pytest.raises(AlertError, match="cannot reach 127.0.0.1.*CERTIFICATE_VERIFY_FAILED"):
             send_test(build_channel(email_spec(port, starttls=True), ENV))  # not signed by a system authority
         assert len(mailbox.envelopes) == 1
-    finally:
-        controller.stop()
 
 
 def test_email_over_implicit_tls(certificate: tuple[Path, Path]) -> None:
-    controller, mailbox, port = tls_smtp_server(certificate, implicit=True)
-    try:
+    with tls_smtp_server(certificate, implicit=True) as (mailbox, port):
         channel = build_channel(email_spec(port, tls=True, ca_file=str(certificate[0])), ENV)
         e = event(7)
         channel.send(render(e), e, "change:7:mail")
         (envelope,) = mailbox.envelopes
         assert envelope.mail_from == "tosmonitor@ngo.example"
-    finally:
-        controller.stop()
 
 
 # -- webhook -----------------------------------------------------------------------------------------------
