@@ -112,7 +112,7 @@ class History:
     hits: dict[tuple[str, ...], ClauseHit | None] = field(default_factory=dict)
     keys: dict[str, str] = field(default_factory=dict)
     ratios: dict[tuple[str, str], float] = field(default_factory=dict)
-    split: dict[str, list[str] | None] = field(default_factory=dict)  # paragraph groups of the last texts
+    grouped: dict[str, list[str] | None] = field(default_factory=dict)  # paragraph groups of the last texts
     last: tuple[str, list[Clause], Profile] | None = None
 
     def read(self, text: str, service: str | None) -> tuple[list[Clause], Profile]:
@@ -160,12 +160,12 @@ class History:
         one stays open over many paragraphs (a lone ``<``) has no such paragraphs: it is normalised whole.
         Kept for the last two texts (the old side of a comparison is the new side of the one before).
         """
-        if text in self.split:
-            return self.split[text]
+        if text in self.grouped:
+            return self.grouped[text]
         groups = _paragraph_groups(text)
-        if len(self.split) >= 2:
-            self.split.pop(next(iter(self.split)))
-        self.split[text] = groups
+        if len(self.grouped) >= 2:
+            self.grouped.pop(next(iter(self.grouped)))
+        self.grouped[text] = groups
         return groups
 
 
