@@ -425,3 +425,19 @@ def test_party_order_does_not_depend_on_set_order():
             "third parties",
         )
     )
+
+
+def test_a_verdict_reused_from_a_shared_cache_quotes_the_clause_where_it_now_stands():
+    row = (
+        "| Purpose | " + "We keep records of the requests you send us. " * 10
+        + "We use your posts to train our AI models. | Consent |"
+    )  # fmt: skip
+    assert len(row) > 400, "a long row is judged piece by piece"
+    old = f"# Policy\n\nWe explain what we do.\n\n{row}\n"
+    new = f"# Policy\n\nA new opening line. We explain what we do.\n\n{row}\n"
+    cache: dict = {}
+    detect(segment(old), cache=cache)
+    reused = detect(segment(new), cache=cache)
+    assert reused == detect(segment(new)), "the same hits as without the cache"
+    assert [h.text for h in reused] == ["We use your posts to train our AI models."]
+    assert reused[0].clause.index == 2, "the row is now the third clause"

@@ -75,6 +75,7 @@ _SHARE_DEVELOP = lx.rx(
 _BOUNDARY = lx.rx(r";|\bbut\b|\bhowever\b|\bexcept\b|\bunless\b|:\s")
 
 
+@lru_cache(maxsize=4096)  # a clause is read again as the context of its neighbours, and in every version
 def plain(text: str) -> str:
     """The clause text without link targets and emphasis markup, for matching."""
     text = _LINK.sub(r"\1", text)
@@ -367,12 +368,32 @@ def pieces(clause: Clause) -> list[Clause]:
     """A long table row is judged cell by cell and sentence by sentence (each piece stays verbatim)."""
     if clause.kind != "table_row" or len(clause.text) <= _LONG:
         return [clause]
-    out = []
-    for cell in _CELL_BREAK.split(clause.text):
-        for sentence in split_sentences(cell):
-            if re.search(r"\w", sentence):
-                out.append(Clause(sentence, clause.heading_path, clause.kind, clause.index))
-    return out or [clause]
+    texts = _row_pieces(clause.text)
+    if not texts:
+        return [clause]
+    return [Clause(text, clause.heading_path, clause.kind, clause.index) for text in texts]
+
+
+@lru_cache(maxsize=1024)  # long rows recur in every version of a document
+def _row_pieces(row: str) -> tuple[str, ...]:
+    return tuple(
+        sentence
+        for cell in _CELL_BREAK.split(row)
+        for sentence in split_sentences(cell)
+        if _WORD.search(sentence)
+    )
+
+
+_WORD = re.compile(r"\w")
+
+
+def _for_clause(hit: ClauseHit, clause: Clause) -> ClauseHit:
+    """``replace(hit, clause=clause)``, for a verdict cached from an identical clause elsewhere: the fields are
+    copied as they are (``replace`` would run ``__init__`` over all of them)."""
+    moved = object.__new__(ClauseHit)
+    moved.__dict__.update(hit.__dict__)
+    moved.__dict__["clause"] = clause
+    return moved
 
 
 def _link_licence(hit: ClauseHit, recent: list[Clause]) -> ClauseHit:
@@ -474,12 +495,13 @@ def detect(
         if not _clause_might_matter(clause.text):
             continue
         previous = clauses[k - 1].text if k else ""
+        piece_lead = lead if clause.kind == "list_item" else ""
+        section = clause.section
         for piece in pieces(clause):
-            piece_lead = lead if clause.kind == "list_item" else ""
-            key = (piece.text, piece_lead, piece.kind, clause.section)
+            key = (piece.text, piece_lead, piece.kind, section)
             if cache is not None and key in cache:
                 cached = cache[key]
-                hit = replace(cached, clause=piece) if cached is not None else None
+                hit = _for_clause(cached, piece) if cached is not None else None
             else:
                 hit = classify(piece, lead=piece_lead, service=service)
                 if cache is not None:

@@ -46,7 +46,12 @@ class Clause:
     @property
     def section(self) -> str:
         """The heading path joined with " > " (empty string at top level)."""
-        return " > ".join(self.heading_path)
+        return _joined(self.heading_path)
+
+
+@lru_cache(maxsize=1024)  # the clauses of one block share their heading path (one tuple), and so do versions
+def _joined(path: tuple[str, ...]) -> str:
+    return " > ".join(path)
 
 
 @dataclass  # not frozen, like Clause
@@ -177,22 +182,30 @@ class Document:
 
     def __init__(self, text: str) -> None:
         self.blocks = blocks(text)
-        self._split: dict[int, list[tuple[str, str]]] = {}
+        self._split: dict[int, tuple[tuple[str, str], ...]] = {}
 
-    def clauses_of(self, i: int) -> list[tuple[str, str]]:
+    def clauses_of(self, i: int) -> tuple[tuple[str, str], ...]:
         """The (kind, text) clauses of block ``i``."""
         out = self._split.get(i)
         if out is None:
-            out = self._split[i] = block_clauses(self.blocks[i])
+            block = self.blocks[i]
+            out = self._split[i] = _block_clauses(block.kind, block.text)
         return out
 
     def clauses(self, selected: list[int] | None = None) -> list[Clause]:
         """Clauses of the selected blocks (all blocks when ``None``), ``index`` counting from 0 over them."""
         out: list[Clause] = []
-        for i in range(len(self.blocks)) if selected is None else selected:
+        append = out.append
+        if selected is None:  # every block, each read once: no need to keep its split
+            for block in self.blocks:
+                path = block.heading_path
+                for kind, piece in _block_clauses(block.kind, block.text):
+                    append(Clause(piece, path, kind, len(out)))
+            return out
+        for i in selected:
             path = self.blocks[i].heading_path
             for kind, piece in self.clauses_of(i):
-                out.append(Clause(piece, path, kind, len(out)))
+                append(Clause(piece, path, kind, len(out)))
         return out
 
 
