@@ -7,7 +7,7 @@ the pages changed a paragraph. Prints documents/s and the peak RSS of the checki
 processes). The server runs in its own process; its CPU time is not counted in the figures' numerator, but it
 shares the machine's cores.
 
-    python bench/check_cycle.py [--docs 500] [--workers 2] [--mode static|dynamic|both]
+    python bench/check_cycle.py [--docs 500] [--workers N] [--mode static|dynamic|both]
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import random
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
@@ -184,13 +183,17 @@ async def cycle(config, archive, executor) -> tuple[float, dict[str, int]]:  # n
 def main() -> None:
     from tosmonitor.archive import Archive
     from tosmonitor.models import Config, DocumentSpec, Rules, Settings, Source
+    from tosmonitor.monitor import make_executor
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--docs", type=int, default=500)
     parser.add_argument(
-        "--workers", type=int, default=2, help="processes for extraction/diff/analysis (0: inline)"
+        "--workers",
+        type=int,
+        default=None,
+        help="processes for extraction/diff/analysis (0: inline; default: as the tosmonitor command, one)",
     )
     parser.add_argument("--mode", choices=["static", "dynamic", "both"], default="both")
     args = parser.parse_args()
@@ -202,12 +205,14 @@ def main() -> None:
     server.start()
     if not ready.wait(60):
         sys.exit("the page server did not start")
+    # The command's own pool: its workers start (and load the extractor) at once, as here before the first cycle.
+    executor = make_executor(args.workers, args.docs)
+    pool_size = getattr(executor, "_max_workers", 0)
     size = len(make_page(0, 0))
     print(
         f"{args.docs} documents of ~{size / 1024:.0f} KB over {len(HOSTS)} loopback addresses; "
-        f"workers={args.workers}"
+        f"workers={pool_size}"
     )
-    executor = ProcessPoolExecutor(args.workers, mp_context=ctx) if args.workers else None
     documents = tuple(
         DocumentSpec(
             id=f"bench/doc-{i}",

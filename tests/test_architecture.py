@@ -117,15 +117,15 @@ def test_no_import_cycles_at_module_load():
 
 
 def test_worker_processes_start_light():
-    # A worker (spawn) imports the main module and the module of the function it runs: neither should load
-    # the archive, the HTTP client or the command line.
+    # A worker (spawn) imports the main module, its initializer's module and the module of each function it
+    # runs: none should load the archive, the HTTP client or the command line.
     import subprocess
     import sys
 
     code = (
-        "import sys, tosmonitor.__main__, tosmonitor.derive; "
-        "print(sorted(m for m in ('tosmonitor.cli', 'tosmonitor.archive', 'httpx', 'sqlite_utils') "
-        "if m in sys.modules))"
+        "import sys, tosmonitor.__main__, tosmonitor.worker, tosmonitor.derive; "
+        "print(sorted(m for m in ('tosmonitor.cli', 'tosmonitor.monitor', 'tosmonitor.archive', 'httpx', "
+        "'sqlite_utils') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import multiprocessing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from tosmonitor import monitor as monitor_module
 from tosmonitor.archive import Archive, CheckRecord, NewChange, NewVersion
 from tosmonitor.fetch import Fetcher
 from tosmonitor.models import ChannelSpec, Config, DocumentSpec, Rules, Settings, Source
-from tosmonitor.monitor import Monitor
+from tosmonitor.monitor import Monitor, make_executor
 
 POLICY = """<html><head><title>Acme</title></head><body>
 <nav><a href="/">Home</a> <a href="/jobs">Jobs</a></nav>
@@ -409,3 +410,21 @@ def test_the_markup_digest_only_vouches_for_the_version_it_was_taken_with(local_
     local_server.set("/privacy", page(nonce="later"))
     [summary] = run(config, archive)
     assert summary.outcome == "changed", "the page is compared with the imported text, not skipped"
+
+
+def test_the_worker_pool_starts_its_workers_before_the_first_page_arrives():
+    before = {p.pid for p in multiprocessing.active_children()}
+    pool = make_executor(2, 100)
+    assert pool is not None
+    try:
+        started = {p.pid for p in multiprocessing.active_children()} - before
+        assert len(started) == 2, "both workers start (and load the extractor) at once"
+        loaded = pool.submit(
+            eval,
+            "sorted(m for m in ('tosmonitor.derive', 'tosmonitor.monitor', 'tosmonitor.archive', 'httpx') "
+            "if m in __import__('sys').modules)",
+        ).result(timeout=60)
+        assert loaded == ["tosmonitor.derive"], "loaded for the work, and nothing a worker never uses"
+    finally:
+        pool.shutdown()
+    assert make_executor(None, 3) is None, "for a few documents a worker does not pay for its start"

@@ -27,7 +27,6 @@ import dataclasses
 import json
 import multiprocessing
 import os
-import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -55,6 +54,7 @@ from .fetch import Fetcher, classify_block
 from .models import Config, DocumentSpec, FetchOutcome, FetchResult, Settings
 from .notify.health import HealthState, next_health, stale_event
 from .notify.routing import plan_deliveries
+from .worker import exit_with_parent, warm_up
 
 
 @dataclass(frozen=True)
@@ -110,30 +110,23 @@ def make_executor(workers: int | None, documents: int) -> Executor | None:
     """A process pool for extraction and analysis, so they run beside fetching and storing on another core.
 
     ``None`` (auto): one worker when there are at least ``AUTO_WORKERS_FROM`` documents; ``0``: inline.
-    One worker measured best on two cores: the checking process itself keeps the other one busy.
+    One worker measured best on two cores: the checking process itself keeps the other one busy. The workers
+    start at once and import the extractor and the analysis (about a third of a second each), so the first
+    fetched page does not wait for them.
     """
     if workers is None:
         workers = 1 if documents >= AUTO_WORKERS_FROM else 0
     if workers <= 0:
         return None
-    return ProcessPoolExecutor(
+    pool = ProcessPoolExecutor(
         workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=exit_with_parent,
         initargs=(os.getpid(),),
     )
-
-
-def exit_with_parent(parent_pid: int, poll: float = 1.0) -> None:
-    """Worker initializer: end this worker when its parent is gone (even after a SIGKILL, which leaves pool
-    workers waiting forever on a queue they hold both ends of)."""
-
-    def watch() -> None:
-        while os.getppid() == parent_pid:
-            time.sleep(poll)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+    for _ in range(workers):  # start and load each worker now, while the first pages download
+        pool.submit(warm_up)
+    return pool
 
 
 def fetcher_for(settings: Settings) -> Fetcher:
