@@ -361,6 +361,7 @@ def _side_hit(clause: Clause, t: str) -> ClauseHit | None:
 
 
 _CELL_BREAK = lx.rx(r"\s*(?:\|+|<br\s*/?>|\s[*•]\s)\s*")
+_WORD = re.compile(r"\w")
 _LONG = 400
 
 
@@ -382,9 +383,6 @@ def _row_pieces(row: str) -> tuple[str, ...]:
         for sentence in split_sentences(cell)
         if _WORD.search(sentence)
     )
-
-
-_WORD = re.compile(r"\w")
 
 
 def _for_clause(hit: ClauseHit, clause: Clause) -> ClauseHit:

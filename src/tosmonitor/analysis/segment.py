@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Segmentation of normalised policy text into blocks and clauses.
 
-Owns :class:`Block`, :class:`Clause`, :func:`blocks`, :func:`block_clauses` and :func:`segment`. A cheap line
+Owns :class:`Block`, :class:`Clause`, :func:`blocks`, :class:`Document` and :func:`segment`. A cheap line
 scan cuts the text into blocks (a paragraph, a list item or a table row) and tracks the heading path (``#``
 headings) of each; a block is then split into clauses: paragraphs and list items into sentences, table rows
 kept whole, so every clause can be quoted verbatim as evidence. Splitting is the costly step, so callers that
@@ -153,11 +153,6 @@ def _chunk_items(chunk: str) -> tuple[tuple[str | int, str], ...]:
     if para:
         out.append(("paragraph", " ".join(para)))
     return tuple(out)
-
-
-def block_clauses(block: Block) -> list[tuple[str, str]]:
-    """The clauses of one block as (kind, text) pairs, in order (pieces without a word character dropped)."""
-    return list(_block_clauses(block.kind, block.text))
 
 
 # Consecutive versions of a document share most of their blocks: each is split once (a few MB at most).
