@@ -428,3 +428,15 @@ def test_the_worker_pool_starts_its_workers_before_the_first_page_arrives():
     finally:
         pool.shutdown()
     assert make_executor(None, 3) is None, "for a few documents a worker does not pay for its start"
+
+
+def test_a_first_record_along_a_history_is_read_once():
+    # An import derives v1 (a first record), then v1 -> v2 with the same History: v1's reading is reused.
+    policies = Path(__file__).resolve().parent.parent / "fixtures" / "policies" / "pro-network"
+    v1, v2 = ((policies / name).read_text(encoding="utf-8") for name in ("v1.md", "v2.md"))
+    history = derive_module.analysis.History()
+    first = derive_module.derive_from_text(v1, None, "Trellis", history)
+    assert first.stance == derive_module.derive_from_text(v1, None, "Trellis").stance
+    assert history.last is not None and history.last[0] == v1, "kept for the comparison that follows"
+    change = derive_module.derive_from_text(v2, v1, "Trellis", history)
+    assert change.comparison == derive_module.derive_from_text(v2, v1, "Trellis").comparison

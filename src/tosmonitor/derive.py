@@ -85,7 +85,10 @@ def derive_from_text(
     """
     sha = sha256_hex(text)
     if old_text is None:
-        stance = analysis.analyse(text, service=service)
+        if history is not None:  # read whole: the next comparison along the history starts from this reading
+            stance = history.read(text, service)[1].stance
+        else:
+            stance = analysis.analyse(text, service=service)
         return Derived(text=text, sha256=sha, stance=stance.to_dict())
     if sha256_hex(old_text) == sha:
         return Derived(text=text, sha256=sha)
