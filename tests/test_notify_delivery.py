@@ -302,12 +302,18 @@ def tls_smtp_server(certificate: tuple[Path, Path], *, implicit: bool) -> Iterat
         controller.stop()
 
 
+def _send_one(channel, mailbox, number: int):  # noqa: ANN001, ANN202
+    """Send change ``number`` through ``channel``: the one envelope the server then holds."""
+    e = event(number)
+    channel.send(render(e), e, f"change:{number}:mail")
+    (envelope,) = mailbox.envelopes
+    return envelope
+
+
 def test_email_over_starttls_checks_the_certificate(certificate: tuple[Path, Path]) -> None:
     with tls_smtp_server(certificate, implicit=False) as (mailbox, port):
         channel = build_channel(email_spec(port, starttls=True, ca_file=str(certificate[0])), ENV)
-        e = event(6)
-        channel.send(render(e), e, "change:6:mail")
-        (envelope,) = mailbox.envelopes
+        envelope = _send_one(channel, mailbox, 6)
         assert envelope.rcpt_tos == ["watch@ngo.example", "desk@ngo.example"]
         with pytest.raises(
             AlertError, match="does not accept a login .it offers STARTTLS: set starttls: true"
@@ -321,9 +327,7 @@ def test_email_over_starttls_checks_the_certificate(certificate: tuple[Path, Pat
 def test_email_over_implicit_tls(certificate: tuple[Path, Path]) -> None:
     with tls_smtp_server(certificate, implicit=True) as (mailbox, port):
         channel = build_channel(email_spec(port, tls=True, ca_file=str(certificate[0])), ENV)
-        e = event(7)
-        channel.send(render(e), e, "change:7:mail")
-        (envelope,) = mailbox.envelopes
+        envelope = _send_one(channel, mailbox, 7)
         assert envelope.mail_from == "tosmonitor@ngo.example"
 
 
