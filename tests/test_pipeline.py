@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import fcntl
 import json
 import multiprocessing
+from concurrent.futures import Executor, Future
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -70,7 +72,14 @@ class Clock:
         self.moment += timedelta(**delta)
 
 
-def run(config: Config, archive: Archive, clock: Clock | None = None, *, confirm_now: bool = True):
+def run(
+    config: Config,
+    archive: Archive,
+    clock: Clock | None = None,
+    *,
+    confirm_now: bool = True,
+    executor: Executor | None = None,
+):
     """One pass; ``confirm_now=False`` leaves a suspect text for the next pass to confirm."""
 
     async def go():
@@ -78,6 +87,8 @@ def run(config: Config, archive: Archive, clock: Clock | None = None, *, confirm
             kwargs: dict = {"now": clock} if clock else {}
             if not confirm_now:
                 kwargs["confirm_delay"] = None
+            if executor is not None:
+                kwargs["executor"] = executor
             async with Monitor(config, archive, fetcher=fetcher, **kwargs) as monitor:
                 return await monitor.check_all()
 
@@ -428,6 +439,61 @@ def test_the_worker_pool_starts_its_workers_before_the_first_page_arrives():
     finally:
         pool.shutdown()
     assert make_executor(None, 3) is None, "for a few documents a worker does not pay for its start"
+
+
+class TripLog(Executor):
+    """Runs each task at once, in this process, and notes the name of the function each trip to it runs."""
+
+    def __init__(self) -> None:
+        self.trips: list[str] = []
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        self.trips.append(fn.__name__)
+        future: Future = Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
+
+
+def test_a_first_version_takes_one_trip_to_the_worker_and_a_change_two(local_server, archive):
+    local_server.set("/privacy", page(TRAINING))
+    config = make_config(local_server)
+    log = TripLog()
+    [first] = run(config, archive, executor=log)
+    assert first.outcome == "first" and log.trips == ["extract_first"], "text and stance in one trip"
+    stored = archive.latest_version("acme/doc0")
+    assert stored.training == "opt-out", "the stance made in that trip is recorded with the version"
+    log.trips.clear()
+    local_server.set("/privacy", page())
+    [changed] = run(config, archive, executor=log)
+    assert changed.outcome == "changed"
+    # extracted, held as suspect, extracted again to confirm it, then compared with the old text
+    assert log.trips == ["extract_text", "extract_text", "derive_from_text"]
+
+
+def test_a_first_version_in_one_trip_is_what_extraction_then_derivation_give():
+    source = Source(url="https://acme.example/privacy", rules=Rules(select=("main",)))
+    pages = [(page(TRAINING), "text/html", "utf-8", source)]
+    extracted, stance = derive_module.extract_first(pages, [None], "Acme")
+    assert extracted == derive_module.extract_text(pages, None, [None])
+    derived = derive_module.derive_from_text(extracted.text, None, "Acme")
+    assert stance == derived.stance and stance["training"] == "opt-out"
+
+
+@pytest.mark.skipif(not hasattr(fcntl, "F_GETPIPE_SZ"), reason="pipe sizes are a Linux feature")
+def test_the_worker_pool_pipes_hold_a_whole_page():
+    pool = make_executor(1, 100)
+    assert pool is not None
+    try:
+        for queue in (pool._call_queue, pool._result_queue):
+            size = fcntl.fcntl(queue._reader.fileno(), fcntl.F_GETPIPE_SZ)
+            assert size >= min(monitor_module.PIPE_SIZE, _pipe_max_size()) > 64 * 1024
+        assert pool.submit(len, b"x" * 300_000).result(timeout=60) == 300_000
+    finally:
+        pool.shutdown()
+
+
+def _pipe_max_size() -> int:
+    return int(Path("/proc/sys/fs/pipe-max-size").read_text())
 
 
 def test_a_first_record_along_a_history_is_read_once():

@@ -76,6 +76,21 @@ def extract_text(
     return Extracted(text, sha256_hex(text) if text is not None else None, digest, packed)
 
 
+def extract_first(
+    pages: Sequence[tuple[bytes, str | None, str | None, Any]],
+    keyframes: Sequence[tuple[str, bytes] | None],
+    service: str,
+) -> tuple[Extracted, dict[str, Any]]:
+    """A document's first version in one trip to a worker: :func:`extract_text` of its pages and the stance of
+    that text (as :func:`derive_from_text` gives it), so the text crosses between the processes once.
+
+    :raises ExtractError: when the pages give no usable text.
+    """
+    extracted = extract_text(pages, None, keyframes)
+    assert extracted.text is not None  # without a known digest there is always a text
+    return extracted, analysis.analyse(extracted.text, service=service).to_dict()
+
+
 def derive_from_text(
     text: str, old_text: str | None, service: str, history: analysis.History | None = None
 ) -> Derived:
