@@ -382,6 +382,10 @@ def test_next_browser_is_up_before_the_restart(site: Any, runner: asyncio.Runner
                 await asyncio.sleep(0.1)
             seen.append(_browser_pids() - before)
             results += [await f.fetch(f"{base}/gated.html", timeout=10) for _ in range(3)]
+            for _ in range(100):  # the retired browser is closed: its process may take a moment to exit
+                if not (seen[0] & _browser_pids()):
+                    break
+                await asyncio.sleep(0.1)
             seen.append(_browser_pids() - before)
         return results, f, seen
 
