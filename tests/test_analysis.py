@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import re
 from pathlib import Path
@@ -25,6 +26,7 @@ from tosmonitor.analysis import lexicon as lx
 from tosmonitor.analysis.compare import norm_key
 from tosmonitor.analysis.detect import classify, detect, detect_text, plain, retention_of, select
 from tosmonitor.analysis.segment import Document, split_sentences
+from tosmonitor.analysis.segment import blocks as segment_blocks
 from tosmonitor.analysis.stance import profile
 
 
@@ -357,12 +359,70 @@ def test_block_selection_keeps_context_and_list_lead():
     )  # fmt: skip
     doc = Document(text)
     kept = select(doc)
-    kinds = [doc.blocks[i].kind for i in kept]
+    kinds = [doc.block(i).kind for i in kept]
     assert "paragraph" in kinds  # the lead-in sentence of the list is kept with the list item
-    assert kept[-1] == len(doc.blocks) - 2  # the last paragraph has nothing to say and is skipped
+    assert doc.block(kept[-1]).text.endswith("machine learning model")
+    assert doc.following(kept[-1]) is not None  # the last paragraph has nothing to say and is skipped
     hits = detect_text(text)
     assert [h.ban for h in hits] == [True]
     assert [_hit_key(h) for h in hits] == [_hit_key(h) for h in detect(segment(text))]
+
+
+def _walk(doc: Document) -> list:
+    """Every block of ``doc``, reached from the first one by ``following``; checked against ``preceding``."""
+    first = next(((chunk, 0) for chunk in range(len(doc.chunks)) if doc.blocks_of(chunk)), None)
+    forward = []
+    while first is not None:
+        forward.append(first)
+        first = doc.following(first)
+    backward = []
+    last = forward[-1] if forward else None
+    while last is not None:
+        backward.append(last)
+        last = doc.preceding(last)
+    assert backward == forward[::-1]
+    return [doc.block(address) for address in forward]
+
+
+def test_a_lazily_read_document_has_the_blocks_and_heading_paths_of_a_whole_reading():
+    awkward = (
+        "Intro line\n# Heading glued to a paragraph\nText under it.\n\n---\n\n| a | b |\n|---|---|\n\n"
+        "## Two\n\n- item one\n- item two\n\n#\n\nAfter an empty heading.\n\n### Three ###\n\nLast.\n"
+    )
+    for text in [*_fixture_texts(), awkward, ""]:
+        expected = segment_blocks(text)
+        assert _walk(Document(text)) == expected
+        assert Document(text).blocks == expected
+
+
+def test_a_selection_cuts_only_the_chunks_it_needs(monkeypatch):
+    segment_module = importlib.import_module("tosmonitor.analysis.segment")
+
+    filler = "\n\n".join(f"Paragraph {n} is about delivery and e-mail addresses in HTML." for n in range(300))
+    text = f"# Policy\n\n{filler}\n\n## AI\n\nWe use your posts to train our AI models.\n\n{filler}\n"
+    cut: list[str] = []
+    real = segment_module._chunk_items.__wrapped__
+    monkeypatch.setattr(segment_module, "_chunk_items", lambda chunk: cut.append(chunk) or real(chunk))
+    hits = detect_text(text)
+    assert [h.training for h in hits] == [True] and hits[0].clause.heading_path == ("Policy", "AI")
+    assert len(cut) < 20, "the headings, the training paragraph and the few blocks around it"
+    assert [_hit_key(h) for h in hits] == [_hit_key(h) for h in detect(segment(text))]
+
+
+def test_anchor_offsets_find_ai_and_ml_only_where_a_word_starts():
+    def anchored(text: str) -> list[str]:
+        low = text.lower()
+        return sorted(low[at : at + 3] for at in lx.anchor_offsets(low))
+
+    assert anchored("e-mail, HTML, maintain, _ai, retail") == []
+    assert anchored("AI, (ml) and A.I. models") == sorted(["ai,", "ml)", "a.i", "mod"])
+
+
+def test_a_character_that_lowercases_to_two_still_gives_the_whole_reading():
+    text = "# İstanbul office\n\nWe may use İnstagram posts to train our AI models. You can opt out.\n"
+    assert len(text.lower()) != len(text)
+    hits = detect_text(text)
+    assert hits and [_hit_key(h) for h in hits] == [_hit_key(h) for h in detect(segment(text))]
 
 
 def test_might_matter_equals_both_prefilters():

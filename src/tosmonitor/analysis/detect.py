@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from . import lexicon as lx
-from .segment import Clause, Document, split_sentences
+from .segment import Address, Clause, Document, split_sentences
 
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 _MARKUP = re.compile(r"[*_`]+|<[^>]+>")
@@ -413,7 +413,7 @@ CONTEXT = 6
 NEIGHBOURS = 4
 
 
-def select(doc: Document) -> list[int]:
+def select(doc: Document) -> list[Address]:
     """The blocks ``detect`` needs to give a version its profile: training blocks, the side blocks near them,
     and the context of both.
 
@@ -427,35 +427,48 @@ def select(doc: Document) -> list[int]:
 
     Each kept block brings the blocks before it until ``CONTEXT`` clauses precede it (what ``detect`` reads as
     ``previous`` and the 6 before), and, for a list item, back to the last block that is not a list item (its last
-    sentence is the item's ``lead``). Heading paths come from the line scan, so nothing else depends on the
-    skipped blocks; clause indexes count over the selection only, which keeps every distance of at most
-    ``CONTEXT`` between a kept clause and its neighbours exact.
+    sentence is the item's ``lead``). Heading paths come from the document's heading scan, so nothing else
+    depends on the skipped blocks; clause indexes count over the selection only, which keeps every distance of
+    at most ``CONTEXT`` between a kept clause and its neighbours exact.
+
+    Only the chunks where ``lexicon.anchor_offsets`` finds a training or sharing word are cut into blocks to be
+    tested, and then the blocks around the ones that pass: most of a long policy is never cut or split.
     """
-    lows = [block.text.lower() for block in doc.blocks]
-    anchors: set[int] = set()
-    for i, low in enumerate(lows):
+    anchors: set[Address] = set()
+    for i in _anchor_candidates(doc):
+        low = doc.block(i).text.lower()
         if lx.might_train(low) or lx.might_share(low):
             anchors.add(i)
-            after, j = 0, i + 1
-            while j < len(lows) and after < NEIGHBOURS:
-                if lx.might_matter(lows[j]):
+            after, j = 0, doc.following(i)
+            while j is not None and after < NEIGHBOURS:
+                if lx.might_matter(doc.block(j).text.lower()):
                     anchors.add(j)
                 after += len(doc.clauses_of(j))
-                j += 1
-    keep: set[int] = set()
+                j = doc.following(j)
+    keep: set[Address] = set()
     for i in sorted(anchors):
         keep.add(i)
         need = CONTEXT
-        lead_needed = doc.blocks[i].kind == "list_item"
-        j = i - 1
-        while j >= 0 and (need > 0 or lead_needed):
+        lead_needed = doc.block(i).kind == "list_item"
+        j = doc.preceding(i)
+        while j is not None and (need > 0 or lead_needed):
             keep.add(j)
             found = doc.clauses_of(j)
             need -= len(found)
-            if found and doc.blocks[j].kind != "list_item":
+            if found and doc.block(j).kind != "list_item":
                 lead_needed = False
-            j -= 1
+            j = doc.preceding(j)
     return sorted(keep)
+
+
+def _anchor_candidates(doc: Document) -> list[Address]:
+    """The blocks, in document order, of the chunks where a training or sharing block may stand."""
+    low = doc.text.lower()
+    if len(low) == len(doc.text):
+        chunks = sorted({doc.chunk_at(offset) for offset in lx.anchor_offsets(low)})
+    else:  # a character that lower-cases to two (such as "İ") moved the offsets: test every chunk
+        chunks = list(range(len(doc.chunks)))
+    return [(chunk, place) for chunk in chunks for place in range(len(doc.blocks_of(chunk)))]
 
 
 def detect_text(

@@ -182,6 +182,35 @@ def might_train(low: str) -> bool:
     return False
 
 
+# What a block that passes ``might_train`` or ``might_share`` holds: one of these strings (might_share needs
+# "develop", "improv" or "train"), or "ai", "a.i" or "ml" at the start of a word.
+_ANCHOR_WORDS = (*_TRAIN_WORDS, "develop", "improv")
+_ANCHOR_WORD_STARTS = ("ai", "a.i", "ml")
+
+
+def anchor_offsets(low: str) -> list[int]:
+    """Where lower-cased ``low`` holds a string that ``might_train`` or ``might_share`` looks for, so that a
+    part of ``low`` passing either of them holds one of these offsets (a part holding one may still not pass).
+
+    One scan of the whole text per string, instead of one per string and block.
+    """
+    found: list[int] = []
+    find = low.find
+    for word in _ANCHOR_WORDS:
+        at = find(word)
+        while at >= 0:
+            found.append(at)
+            at = find(word, at + 1)
+    for word in _ANCHOR_WORD_STARTS:
+        at = find(word)
+        while at >= 0:
+            before = low[at - 1] if at else " "
+            if not (before.isalnum() or before == "_"):  # as ``\b`` sees a word start
+                found.append(at)
+            at = find(word, at + 1)
+    return found
+
+
 def might_share(low: str) -> bool:
     """True when ``low`` may say the service shares data so that others develop their own products (a side
     clause that counts wherever it stands): a superset of what the detectors' sharing pattern needs."""

@@ -4,15 +4,20 @@
 Owns :class:`Block`, :class:`Clause`, :func:`blocks`, :class:`Document` and :func:`segment`. A cheap line
 scan cuts the text into blocks (a paragraph, a list item or a table row) and tracks the heading path (``#``
 headings) of each; a block is then split into clauses: paragraphs and list items into sentences, table rows
-kept whole, so every clause can be quoted verbatim as evidence. Splitting is the costly step, so callers that
-need only some blocks (see ``detect.select``) split only those.
+kept whole, so every clause can be quoted verbatim as evidence.
+
+:func:`segment` reads a whole text. A :class:`Document` reads lazily: it cuts the text at blank lines into
+chunks, scans only the chunks holding a ``#`` for the heading paths, and cuts a chunk into blocks (and a block
+into clauses) when asked for, so a caller that needs a few blocks (see ``detect.select``) reads only those.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import accumulate
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 _LIST = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)]|[a-z][.)]|\([a-z0-9]{1,4}\))\s+(.*)$")
@@ -172,34 +177,112 @@ def _block_clauses(block_kind: str, text: str) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+Address = tuple[int, int]  # a block of a Document: (chunk, the block's place among that chunk's blocks)
+
+
+def _push(stack: tuple[tuple[int, str], ...], level: int, title: str) -> tuple[tuple[int, str], ...]:
+    """The heading stack after a heading of ``level`` titled ``title`` (an empty title only closes sections)."""
+    kept = list(stack)
+    while kept and kept[-1][0] >= level:
+        kept.pop()
+    if title:
+        kept.append((level, title))
+    return tuple(kept)
+
+
 class Document:
-    """The blocks of one text, split into clauses on demand (each block at most once)."""
+    """The blocks of one text, read lazily: the text is cut at blank lines into chunks, and a chunk into blocks
+    and a block into clauses only when asked for (each at most once). A block is addressed by its chunk and its
+    place in it (:data:`Address`); addresses sort in document order.
+
+    Only the chunks that hold a ``#`` are read up front, for the heading path at the start of every chunk, so a
+    caller that needs a few blocks (see ``detect.select``) does not cut the whole text.
+    """
 
     def __init__(self, text: str) -> None:
-        self.blocks = blocks(text)
-        self._split: dict[int, tuple[tuple[str, str], ...]] = {}
+        self.text = text
+        self.chunks = text.split("\n\n")
+        self._stacks: list[tuple[tuple[int, str], ...]] = []  # the heading stack where each chunk starts
+        stack: tuple[tuple[int, str], ...] = ()
+        for chunk in self.chunks:
+            self._stacks.append(stack)
+            if "#" in chunk:
+                for kind, content in _chunk_items(chunk):
+                    if isinstance(kind, int):
+                        stack = _push(stack, kind, content)
+        self._chunk_blocks: dict[int, list[Block]] = {}
+        self._split: dict[Address, tuple[tuple[str, str], ...]] = {}
+        self._starts: list[int] | None = None
 
-    def clauses_of(self, i: int) -> tuple[tuple[str, str], ...]:
-        """The (kind, text) clauses of block ``i``."""
-        out = self._split.get(i)
+    def chunk_at(self, offset: int) -> int:
+        """The number of the chunk that holds character ``offset`` of the text (the blank line after a chunk
+        counts with it)."""
+        if self._starts is None:
+            self._starts = list(accumulate((len(chunk) + 2 for chunk in self.chunks[:-1]), initial=0))
+        return bisect_right(self._starts, offset) - 1
+
+    @property
+    def blocks(self) -> list[Block]:
+        """Every block, in document order."""
+        return [block for chunk in range(len(self.chunks)) for block in self.blocks_of(chunk)]
+
+    def blocks_of(self, chunk: int) -> list[Block]:
+        """The blocks of chunk number ``chunk``."""
+        out = self._chunk_blocks.get(chunk)
         if out is None:
-            block = self.blocks[i]
-            out = self._split[i] = _block_clauses(block.kind, block.text)
+            stack = self._stacks[chunk]
+            path = tuple(h for _, h in stack)
+            out = []
+            for kind, content in _chunk_items(self.chunks[chunk]):
+                if isinstance(kind, int):
+                    stack = _push(stack, kind, content)
+                    path = tuple(h for _, h in stack)
+                else:
+                    out.append(Block(kind, content, path))
+            self._chunk_blocks[chunk] = out
         return out
 
-    def clauses(self, selected: list[int] | None = None) -> list[Clause]:
+    def block(self, address: Address) -> Block:
+        return self.blocks_of(address[0])[address[1]]
+
+    def following(self, address: Address) -> Address | None:
+        """The address of the next block (None after the last one)."""
+        chunk, place = address
+        if place + 1 < len(self.blocks_of(chunk)):
+            return chunk, place + 1
+        for later in range(chunk + 1, len(self.chunks)):
+            if self.blocks_of(later):
+                return later, 0
+        return None
+
+    def preceding(self, address: Address) -> Address | None:
+        """The address of the block before (None before the first one)."""
+        chunk, place = address
+        if place > 0:
+            return chunk, place - 1
+        for earlier in range(chunk - 1, -1, -1):
+            found = self.blocks_of(earlier)
+            if found:
+                return earlier, len(found) - 1
+        return None
+
+    def clauses_of(self, address: Address) -> tuple[tuple[str, str], ...]:
+        """The (kind, text) clauses of the block at ``address``."""
+        out = self._split.get(address)
+        if out is None:
+            block = self.block(address)
+            out = self._split[address] = _block_clauses(block.kind, block.text)
+        return out
+
+    def clauses(self, selected: list[Address] | None = None) -> list[Clause]:
         """Clauses of the selected blocks (all blocks when ``None``), ``index`` counting from 0 over them."""
+        if selected is None:
+            return segment(self.text)
         out: list[Clause] = []
         append = out.append
-        if selected is None:  # every block, each read once: no need to keep its split
-            for block in self.blocks:
-                path = block.heading_path
-                for kind, piece in _block_clauses(block.kind, block.text):
-                    append(Clause(piece, path, kind, len(out)))
-            return out
-        for i in selected:
-            path = self.blocks[i].heading_path
-            for kind, piece in self.clauses_of(i):
+        for address in selected:
+            path = self.block(address).heading_path
+            for kind, piece in self.clauses_of(address):
                 append(Clause(piece, path, kind, len(out)))
         return out
 
@@ -210,4 +293,10 @@ def segment(text: str) -> list[Clause]:
     :param text: Markdown-like normalised text (headings, paragraphs, list items, table rows).
     :returns: clauses in document order, ``index`` counting from 0.
     """
-    return Document(text).clauses()
+    out: list[Clause] = []
+    append = out.append
+    for block in blocks(text):  # every block, each read once: no lazy Document needed
+        path = block.heading_path
+        for kind, piece in _block_clauses(block.kind, block.text):
+            append(Clause(piece, path, kind, len(out)))
+    return out
