@@ -2,9 +2,10 @@
 """The pure, CPU-bound step of a check: a fetched document's text and, against its previous version, the diff
 and the AI-training analysis.
 
-Owns :class:`Derived`, :class:`Extracted`, :func:`extract_text` and :func:`derive_from_text`. These run in worker
-processes (see ``monitor.make_executor``), so this module imports only the pure modules (``extract``, ``diff``,
-``analysis``, ``codec``): a worker does not load the archive, the HTTP client or the alert channels.
+Owns :class:`Derived`, :class:`Extracted`, :func:`extract_text`, :func:`extract_first` (a document's first
+version: text and stance in one call) and :func:`derive_from_text`. These run in worker processes (see
+``monitor.make_executor``), so this module imports only the pure modules (``extract``, ``diff``, ``analysis``,
+``codec``): a worker does not load the archive, the HTTP client or the alert channels.
 """
 
 from __future__ import annotations
