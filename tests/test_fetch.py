@@ -4,15 +4,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import http.server
+import ssl
+import threading
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 from typing import TypeVar
 
+import httpx
 import pytest
 
 from localserver import LocalServer, RecordedRequest, Response, unused_port
+from tosmonitor import fetch as fetch_module
 from tosmonitor.fetch import DEFAULT_USER_AGENT, Fetcher, classify_block, detect_charset, parse_retry_after
 from tosmonitor.models import FetchOutcome, FetchResult
 
@@ -656,3 +663,54 @@ def test_visible_text_collapses_spaces_and_drops_blank_lines():
         "<p>Ray ID:\u3000 <b>7f00</b></p><!-- hidden --><br>\x0bdone </body></html>"
     )
     assert _visible_text(markup) == "Just a moment\nChecking your browser…\nRay ID:\u3000 7f00\ndone"
+
+
+# -- TLS ------------------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def https_server(certificate: tuple[Path, Path]) -> Iterator[str]:
+    """A policy page over HTTPS on 127.0.0.1, with a self-signed certificate no authority vouches for."""
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the standard library's name
+            body = b"<html><body><main><p>Our privacy policy.</p></main></body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}/privacy"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_every_fetcher_checks_https_certificates_with_authorities_loaded_once(
+    certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loads: list[int] = []
+    real = httpx.create_ssl_context
+    monkeypatch.setattr(httpx, "create_ssl_context", lambda *a, **k: loads.append(1) or real(*a, **k))
+    fetch_module._ssl_context.cache_clear()
+    try:
+        with https_server(certificate) as url:
+            # two fetchers, as two passes make them
+            results = [fetch_one(url, {"retries": 0}) for _ in range(2)]
+    finally:
+        fetch_module._ssl_context.cache_clear()
+    assert len(loads) == 1, "the authorities are loaded once per process"
+    for result in results:  # and both fetchers check the certificate against them
+        assert result.outcome is FetchOutcome.NETWORK_ERROR and result.body is None
+        assert "certificate" in (result.error or "").lower(), result.error
