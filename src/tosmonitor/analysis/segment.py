@@ -223,7 +223,7 @@ class Document:
 
     @property
     def blocks(self) -> list[Block]:
-        """Every block, in document order."""
+        """Every block, in document order (this cuts every chunk: :func:`blocks` does it in one pass)."""
         return [block for chunk in range(len(self.chunks)) for block in self.blocks_of(chunk)]
 
     def blocks_of(self, chunk: int) -> list[Block]:
