@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -101,8 +102,9 @@ class _Route:
 class LocalServer:
     """A threaded HTTP server on 127.0.0.1 (and more loopback addresses on demand), scripted per path."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", *, tls: ssl.SSLContext | None = None) -> None:
         self.host = host
+        self.tls = tls  # a server-side context: serve HTTPS instead of HTTP
         self._routes: dict[str, _Route] = {}
         self._log: list[RecordedRequest] = []
         self._lock = threading.Lock()
@@ -121,6 +123,8 @@ class LocalServer:
         if host in self._servers:
             return self._servers[host].server_address[1]
         server = _Server((host, 0), _make_handler(self, host))
+        if self.tls is not None:
+            server.socket = self.tls.wrap_socket(server.socket, server_side=True)
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         thread.start()
         self._servers[host] = server
@@ -156,7 +160,8 @@ class LocalServer:
 
     def url(self, path: str = "/", host: str | None = None) -> str:
         host = host or self.host
-        return f"http://{host}:{self.port(host)}{path}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{host}:{self.port(host)}{path}"
 
     def set(self, path: str, body: bytes | str = b"", **options: object) -> None:
         """Answer every request to ``path`` with one ``Response(body=..., **options)``."""

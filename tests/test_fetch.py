@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import http.server
 import ssl
-import threading
 import time
 from collections.abc import Awaitable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -671,30 +669,11 @@ def test_visible_text_collapses_spaces_and_drops_blank_lines():
 @contextlib.contextmanager
 def https_server(certificate: tuple[Path, Path]) -> Iterator[str]:
     """A policy page over HTTPS on 127.0.0.1, with a self-signed certificate no authority vouches for."""
-
-    class Page(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the standard library's name
-            body = b"<html><body><main><p>Our privacy policy.</p></main></body></html>"
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(*certificate)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"https://127.0.0.1:{server.server_address[1]}/privacy"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with LocalServer(tls=context) as server:
+        server.set("/privacy", "<html><body><main><p>Our privacy policy.</p></main></body></html>")
+        yield server.url("/privacy")
 
 
 def test_every_fetcher_checks_https_certificates_with_authorities_loaded_once(
