@@ -3,8 +3,9 @@
 
 Two modes: *static* (the server sends ETag / Last-Modified and answers 304) and *dynamic* (always 200, with a
 nonce in every page, like a CMS). For each mode: a first cycle, an unchanged cycle and a cycle where 10% of
-the pages changed a paragraph. Prints documents/s and the peak RSS of the checking process (with its worker
-processes). The server runs in its own process; its CPU time is not counted in the figures' numerator, but it
+the pages changed a paragraph. Prints documents/s, the peak RSS of the checking process (with its worker
+processes), and the CPU time per document of the checking process + its workers (steadier than documents/s
+when other work shares the machine). The server runs in its own process; its CPU time is not counted, but it
 shares the machine's cores.
 
     python bench/check_cycle.py [--docs 500] [--workers N] [--mode static|dynamic|both]
@@ -164,6 +165,23 @@ def peak_rss_mib(exclude: int | None = None) -> tuple[float, float]:
     return own, children
 
 
+def cpu_seconds(exclude: int | None = None) -> tuple[float, float]:
+    """CPU time (user + system, seconds) used so far by this process, and by its live worker processes
+    (``exclude``: the page server's pid). Per document, these show where a pass spends its work whatever else
+    the machine runs at the time."""
+    tick = os.sysconf("SC_CLK_TCK")
+    workers = 0.0
+    for child in multiprocessing.active_children():
+        if child.pid == exclude:
+            continue
+        try:
+            fields = Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            workers += (int(fields[11]) + int(fields[12])) / tick  # utime and stime
+        except (OSError, IndexError, ValueError):
+            pass
+    return time.process_time(), workers
+
+
 async def cycle(config, archive, executor) -> tuple[float, dict[str, int]]:  # noqa: ANN001
     from tosmonitor.fetch import Fetcher
     from tosmonitor.monitor import Monitor
@@ -244,12 +262,18 @@ def main() -> None:
                     if label == "10% changed":
                         control.put(("change", rng.sample(range(args.docs), args.docs // 10)))
                     time.sleep(0.5)  # let the queue's feeder thread deliver the command
+                    cpu_before = cpu_seconds(exclude=server.pid)
                     elapsed, outcomes = asyncio.run(cycle(config, archive, executor))
+                    cpu_after = cpu_seconds(exclude=server.pid)
+                    checker_ms, workers_ms = (
+                        1000 * (after - before) / args.docs
+                        for before, after in zip(cpu_before, cpu_after, strict=True)
+                    )
                     own, workers = peak_rss_mib(exclude=server.pid)
                     print(
                         f"{mode:<8} {label:<12} {args.docs / elapsed:8.1f} docs/s  {elapsed:6.2f} s  "
                         f"peak RSS {own + workers:6.1f} MiB (checker {own:.0f} + workers {workers:.0f})  "
-                        f"{outcomes}"
+                        f"CPU/doc {checker_ms:.1f} + {workers_ms:.1f} ms  {outcomes}"
                     )
                 archive.close()
     finally:
