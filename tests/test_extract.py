@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tosmonitor import extract as extract_module
 from tosmonitor.errors import ExtractError
 from tosmonitor.extract import (
     EXTRACTOR_VERSION,
@@ -266,6 +267,11 @@ def test_several_selectors_tolerate_one_missing() -> None:
 
 def test_control_characters_and_deep_nesting() -> None:
     assert extract(b"<p>a\x01b\x7fc</p>") == "abc\n"
+    # the quick test for control characters looks for exactly those the pattern drops
+    matched = [chr(code) for code in range(0x800) if extract_module._CONTROL.match(chr(code))]
+    assert sorted(extract_module._CONTROL_CHARS) == matched
+    for ch in matched:
+        assert normalise_text(f"a{ch}b\tc") == "ab c\n"
     deep = "<div>" * 200 + "<p>deep text</p>" + "</div>" * 200
     assert extract(deep) == "deep text\n"
     with pytest.raises(ExtractError, match="too deeply"):
