@@ -74,7 +74,7 @@ _NO_RULES = Rules()
 
 _ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
 _CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f]")
-# The characters _CONTROL matches, one by one: testing each with ``in`` finds whether a page has any ten times
+# The characters _CONTROL matches, one by one: testing each with ``in`` finds whether a page has any 3 to 13 times
 # quicker than the pattern's search (0.04 against 0.6 ms on a 90 KB text), and most pages have none.
 _CONTROL_CHARS = tuple(chr(code) for code in (*range(0x00, 0x09), 0x0B, *range(0x0E, 0x20), 0x7F))
 _ODD_SPACES = "\u00a0\u2007\u202f\u2002\u2003\u2009\u200a\u3000\t\f\v"
