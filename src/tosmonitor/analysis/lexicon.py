@@ -182,9 +182,11 @@ def might_train(low: str) -> bool:
     return False
 
 
-# What a block that passes ``might_train`` or ``might_share`` holds: one of these strings (might_share needs
-# "develop", "improv" or "train"), or "ai", "a.i" or "ml" at the start of a word.
-_ANCHOR_WORDS = (*_TRAIN_WORDS, "develop", "improv")
+# ``might_share`` needs one of these.
+_SHARE_WORDS = ("develop", "improv", "train")
+# What a block that passes ``might_train`` or ``might_share`` holds: one of these strings, or "ai", "a.i" or
+# "ml" at the start of a word.
+_ANCHOR_WORDS = tuple(dict.fromkeys((*_TRAIN_WORDS, *_SHARE_WORDS)))
 _ANCHOR_WORD_STARTS = ("ai", "a.i", "ml")
 
 
@@ -215,9 +217,7 @@ def might_share(low: str) -> bool:
     """True when ``low`` may say the service shares data so that others develop their own products (a side
     clause that counts wherever it stands): a superset of what the detectors' sharing pattern needs."""
     return (
-        ("develop" in low or "improv" in low or "train" in low)
-        and ("their" in low or "its" in low)
-        and might_matter(low)
+        any(word in low for word in _SHARE_WORDS) and ("their" in low or "its" in low) and might_matter(low)
     )
 
 

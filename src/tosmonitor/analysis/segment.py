@@ -274,10 +274,8 @@ class Document:
             out = self._split[address] = _block_clauses(block.kind, block.text)
         return out
 
-    def clauses(self, selected: list[Address] | None = None) -> list[Clause]:
-        """Clauses of the selected blocks (all blocks when ``None``), ``index`` counting from 0 over them."""
-        if selected is None:
-            return segment(self.text)
+    def clauses(self, selected: list[Address]) -> list[Clause]:
+        """Clauses of the selected blocks, ``index`` counting from 0 over them (all of a text: :func:`segment`)."""
         out: list[Clause] = []
         append = out.append
         for address in selected:
@@ -295,7 +293,7 @@ def segment(text: str) -> list[Clause]:
     """
     out: list[Clause] = []
     append = out.append
-    for block in blocks(text):  # every block, each read once: no lazy Document needed
+    for block in blocks(text):  # every block, each read once: a lazy Document would only add work
         path = block.heading_path
         for kind, piece in _block_clauses(block.kind, block.text):
             append(Clause(piece, path, kind, len(out)))
