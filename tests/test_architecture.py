@@ -124,7 +124,7 @@ def test_worker_processes_start_light():
 
     code = (
         "import sys, tosmonitor.__main__, tosmonitor.worker, tosmonitor.derive; "
-        "print(sorted(m for m in ('tosmonitor.cli', 'tosmonitor.monitor', 'tosmonitor.archive', 'httpx', "
+        "print(sorted(m for m in ('tosmonitor.cli', 'tosmonitor.monitor', 'tosmonitor.archive', 'httpx', 'aiohttp', "
         "'sqlite_utils') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import ssl
 import time
 from collections.abc import Awaitable, Iterator
@@ -13,7 +14,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import TypeVar
 
-import httpx
+import aiohttp
 import pytest
 
 from localserver import LocalServer, RecordedRequest, Response, unused_port
@@ -239,9 +240,16 @@ def test_persistent_server_error_gives_up_after_retries(local_server: LocalServe
 
 
 def test_dropped_connection_is_retried(local_server: LocalServer) -> None:
-    local_server.set_sequence("/p", [Response(drop=True), Response(body=POLICY.encode())])
-    result = fetch_one(local_server.url("/p"))
-    assert result.outcome is FetchOutcome.OK and result.attempts == 2
+    # Once at once, on a new connection (a kept-alive connection the server closed is the common case) ...
+    local_server.set_sequence("/once", [Response(drop=True), Response(body=POLICY.encode())])
+    result = fetch_one(local_server.url("/once"))
+    assert result.outcome is FetchOutcome.OK and result.attempts == 1 and local_server.hits("/once") == 2
+    # ... and again after a backoff, as a new attempt, when the new connection is dropped too.
+    local_server.set_sequence(
+        "/twice", [Response(drop=True), Response(drop=True), Response(body=POLICY.encode())]
+    )
+    result = fetch_one(local_server.url("/twice"))
+    assert result.outcome is FetchOutcome.OK and result.attempts == 2 and local_server.hits("/twice") == 3
 
 
 def test_not_found_is_not_retried(local_server: LocalServer) -> None:
@@ -507,17 +515,59 @@ def test_host_spacing_between_request_starts(local_server: LocalServer) -> None:
     assert run(go(0.0)) < 0.2
 
 
-def test_injected_client_is_used_and_left_open(local_server: LocalServer) -> None:
-    import httpx
+def test_compressed_page_is_decoded(local_server: LocalServer) -> None:
+    local_server.set("/z", body=gzip.compress(POLICY.encode()), headers={"Content-Encoding": "gzip"})
+    result = fetch_one(local_server.url("/z"))
+    assert result.outcome is FetchOutcome.OK and result.body == POLICY.encode()
+    assert "gzip" in (local_server.requests[-1].header("accept-encoding") or "")
 
+
+def test_a_cookie_a_site_sets_goes_back_to_that_site_only(local_server: LocalServer) -> None:
+    # A consent cookie set on one page is what the next page's consent wall looks for.
+    local_server.add_host("127.0.0.2")
+    local_server.set("/consent", HELP_PAGE, headers={"Set-Cookie": "consent=all; Path=/"})
+    local_server.set("/p", POLICY)
+
+    async def go() -> None:
+        async with Fetcher(host_spacing=0) as fetcher:
+            await fetcher.fetch(local_server.url("/consent"))
+            await fetcher.fetch(local_server.url("/p"))
+            await fetcher.fetch(local_server.url("/p", host="127.0.0.2"))
+
+    run(go())
+    first, same_site, other_site = local_server.requests
+    assert first.header("cookie") is None
+    assert same_site.header("cookie") == "consent=all"
+    assert other_site.header("cookie") is None
+
+
+def test_the_proxy_named_by_the_environment_is_used_unless_the_host_is_excluded(
+    local_server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    local_server.set("/p", POLICY)
+    monkeypatch.setenv("http_proxy", local_server.url("/").rstrip("/"))
+    nobody_there = f"http://127.0.0.1:{unused_port()}/p"
+    through_proxy = fetch_one(nobody_there)
+    assert through_proxy.outcome is FetchOutcome.OK, through_proxy.error
+    assert local_server.requests[-1].path == nobody_there, "the proxy was asked for the whole URL"
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    direct = fetch_one(nobody_there, {"retries": 0})
+    assert direct.outcome is FetchOutcome.NETWORK_ERROR and "could not connect" in (direct.error or "")
+    assert len(local_server.requests) == 1
+
+
+def test_injected_session_is_used_and_left_open(local_server: LocalServer) -> None:
     local_server.set("/p", POLICY)
 
     async def go() -> bool:
-        async with httpx.AsyncClient(follow_redirects=True) as client:
-            async with Fetcher(client=client, host_spacing=0) as fetcher:
+        async with aiohttp.ClientSession(headers={"X-Session": "given"}) as session:
+            async with Fetcher(session=session, host_spacing=0) as fetcher:
                 result = await fetcher.fetch(local_server.url("/p"))
             assert result.outcome is FetchOutcome.OK
-            return client.is_closed
+            assert local_server.requests[-1].headers.get("x-session") == "given", "the given session sent it"
+            return session.closed
 
     assert run(go()) is False
 
@@ -680,11 +730,13 @@ def test_every_fetcher_checks_https_certificates_with_authorities_loaded_once(
     certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     loads: list[int] = []
-    real = httpx.create_ssl_context
-    monkeypatch.setattr(httpx, "create_ssl_context", lambda *a, **k: loads.append(1) or real(*a, **k))
+    real = ssl.create_default_context
     fetch_module._ssl_context.cache_clear()
     try:
         with https_server(certificate) as url:
+            monkeypatch.setattr(
+                ssl, "create_default_context", lambda *a, **k: loads.append(1) or real(*a, **k)
+            )
             # two fetchers, as two passes make them
             results = [fetch_one(url, {"retries": 0}) for _ in range(2)]
     finally:

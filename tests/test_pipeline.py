@@ -432,7 +432,8 @@ def test_the_worker_pool_starts_its_workers_before_the_first_page_arrives():
         assert len(started) == 2, "both workers start (and load the extractor) at once"
         loaded = pool.submit(
             eval,
-            "sorted(m for m in ('tosmonitor.derive', 'tosmonitor.monitor', 'tosmonitor.archive', 'httpx') "
+            "sorted(m for m in ('tosmonitor.derive', 'tosmonitor.monitor', 'tosmonitor.archive', 'httpx', "
+            "'aiohttp') "
             "if m in __import__('sys').modules)",
         ).result(timeout=60)
         assert loaded == ["tosmonitor.derive"], "loaded for the work, and nothing a worker never uses"

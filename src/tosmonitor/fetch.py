@@ -3,7 +3,7 @@
 
 This module owns everything between a URL and its raw bytes:
 
-- one shared ``httpx.AsyncClient`` (HTTP/1.1, redirects followed up to 10 hops);
+- one ``aiohttp`` client session per host (HTTP/1.1, keep-alive, cookies, redirects followed up to 10 hops);
 - politeness: a global concurrency limit, a per-host limit (1 by default), a minimum spacing between the
   starts of two requests to one host, and a per-host pause when the host answered 429/503 with
   ``Retry-After`` (kept across calls, capped);
@@ -30,6 +30,7 @@ import random
 import re
 import ssl
 import time
+import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,7 +39,9 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
+import certifi
+import yarl
 
 from .models import FetchOutcome, FetchResult
 
@@ -431,16 +434,17 @@ def _size(n: int) -> str:
 
 @lru_cache(maxsize=1)
 def _ssl_context() -> ssl.SSLContext:
-    """The system's certificate authorities, loaded once per process (0.05 to 0.1 s each time) and shared by
-    the clients of every fetcher the process makes (a test run, a bench that makes one per cycle)."""
-    return httpx.create_ssl_context()
+    """The certificate authorities (Mozilla's, from ``certifi``), loaded once per process (0.05 to 0.1 s each
+    time) and shared by the sessions of every fetcher the process makes (a test run, a bench that makes one per
+    cycle)."""
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 class Fetcher:
     """Fetches URLs politely and within bounds. Use as ``async with Fetcher() as f: await f.fetch(url)``.
 
-    :param client: an ``httpx.AsyncClient`` to use for every host (not closed by the fetcher); by default the
-        fetcher makes one per host.
+    :param session: an ``aiohttp.ClientSession`` to use for every host (not closed by the fetcher); by default
+        the fetcher makes one per host.
     :param concurrency: requests in flight at once, all hosts together.
     :param per_host: requests in flight at once to one host.
     :param host_spacing: minimum seconds between the starts of two requests to one host.
@@ -455,7 +459,7 @@ class Fetcher:
     def __init__(
         self,
         *,
-        client: httpx.AsyncClient | None = None,
+        session: aiohttp.ClientSession | None = None,
         concurrency: int = 8,
         per_host: int = 1,
         host_spacing: float = 1.0,
@@ -468,8 +472,8 @@ class Fetcher:
             raise ValueError("concurrency and per_host must be at least 1")
         if retries < 0 or host_spacing < 0 or backoff_base < 0 or max_retry_after < 0:
             raise ValueError("retries, host_spacing, backoff_base and max_retry_after must not be negative")
-        self._client = client  # one for every host when given; else one per host (see _client_for)
-        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._session = session  # one for every host when given; else one per host (see _session_for)
+        self._sessions: dict[str, aiohttp.ClientSession] = {}
         self._slots = asyncio.Semaphore(concurrency)
         self._per_host = per_host
         self._spacing = host_spacing
@@ -486,31 +490,30 @@ class Fetcher:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the HTTP clients this fetcher created (not one it was given)."""
-        clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
-            await client.aclose()
+        """Close the HTTP sessions this fetcher created (not one it was given)."""
+        sessions, self._sessions = list(self._sessions.values()), {}
+        for session in sessions:
+            await session.close()
 
-    def _client_for(self, url: str) -> httpx.AsyncClient:
-        """The client for ``url``'s host: a small connection pool per host (``per_host`` connections kept
-        alive), which is all a host is ever asked for at once. One shared pool would look over every open
-        connection each time a request starts or ends: a fifth of the client's time with ten hosts."""
-        if self._client is not None:
-            return self._client
+    def _session_for(self, url: str) -> aiohttp.ClientSession:
+        """The session for ``url``'s host: its own small connection pool (``per_host`` connections, one more
+        for a redirect to another host) and its own cookies, which is all a host is ever asked for at once.
+
+        The proxy the environment names for the host (``HTTP_PROXY``, ``HTTPS_PROXY``, ``NO_PROXY``) is read
+        once, here: aiohttp's ``trust_env`` would read it, and ``~/.netrc``, in a thread at every request.
+        ``unsafe`` cookies: a site reached by its IP address keeps its cookies too (a consent cookie).
+        """
+        if self._session is not None:
+            return self._session
         netloc = urlsplit(url).netloc.lower()
-        client = self._clients.get(netloc)
-        if client is None:
-            client = self._clients[netloc] = httpx.AsyncClient(
-                http1=True,
-                http2=False,
-                verify=_ssl_context(),
-                follow_redirects=True,
-                max_redirects=MAX_REDIRECTS,
-                limits=httpx.Limits(
-                    max_connections=self._per_host * 2, max_keepalive_connections=self._per_host
-                ),
+        session = self._sessions.get(netloc)
+        if session is None:
+            session = self._sessions[netloc] = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._per_host * 2, ssl=_ssl_context()),
+                cookie_jar=aiohttp.CookieJar(unsafe=True),
+                **_env_proxy(url),
             )
-        return client
+        return session
 
     def host_backoff(self, host: str) -> float:
         """Seconds until ``host`` may be asked again (after a 429/503 with Retry-After); 0 when it may now.
@@ -622,31 +625,33 @@ class Fetcher:
         try:
             async with asyncio.timeout(timeout):
                 return await self._request(url, headers, timeout, max_bytes)
-        except (TimeoutError, httpx.TimeoutException) as exc:
-            phase = "to connect" if isinstance(exc, httpx.ConnectTimeout) else "for a complete response"
+        except TimeoutError as exc:  # aiohttp's own timeouts are TimeoutErrors too
+            phase = (
+                "to connect" if isinstance(exc, aiohttp.ConnectionTimeoutError) else "for a complete response"
+            )
             return _Attempt(
                 FetchOutcome.TIMEOUT,
                 f"waited {timeout:g} s {phase}; the site may be slow or dropping this client: "
                 "raise this document's timeout or try later",
                 transient=True,
             )
-        except httpx.TooManyRedirects:
+        except aiohttp.TooManyRedirects:
             return _Attempt(
                 FetchOutcome.NETWORK_ERROR,
                 f"more than {MAX_REDIRECTS} redirects (a redirect loop, often a login or consent redirect); "
                 "open the URL in a browser and use the final address",
             )
-        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+        except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError) as exc:
             return _Attempt(
                 FetchOutcome.NETWORK_ERROR, f"cannot request this URL ({exc}); check the url field"
             )
-        except httpx.ConnectError as exc:
+        except aiohttp.ClientConnectorError as exc:
             return _Attempt(
                 FetchOutcome.NETWORK_ERROR,
                 f"could not connect ({exc or type(exc).__name__}); check the host name and that the site is up",
                 transient=True,
             )
-        except httpx.TransportError as exc:
+        except aiohttp.ClientError as exc:
             return _Attempt(
                 FetchOutcome.NETWORK_ERROR,
                 f"the connection failed during the exchange ({type(exc).__name__}: {exc}); usually temporary",
@@ -654,27 +659,30 @@ class Fetcher:
             )
 
     async def _request(self, url: str, headers: dict[str, str], timeout: float, max_bytes: int) -> _Attempt:
-        async with self._client_for(url).stream(
-            "GET", url, headers=headers, timeout=httpx.Timeout(timeout)
+        async with self._session_for(url).get(
+            url,
+            headers=headers,
+            max_redirects=MAX_REDIRECTS + 1,  # aiohttp counts the redirect it refuses to follow
+            # the total deadline is _attempt's; this only names a slow connection as such
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout),
         ) as response:
-            status = response.status_code
-            final_url = str(response.url)
-            ctype_header = response.headers.get("content-type")
+            status = response.status
+            response_headers = response.headers
+            ctype_header = response_headers.get("content-type")
             common: dict[str, Any] = {
                 "status": status,
-                "final_url": final_url,
-                "etag": response.headers.get("etag"),
-                "last_modified": response.headers.get("last-modified"),
+                "final_url": str(response.url),
+                "etag": response_headers.get("etag"),
+                "last_modified": response_headers.get("last-modified"),
             }
             retry_after = None
             if status in (429, 503):
-                retry_after = parse_retry_after(response.headers.get("retry-after"), datetime.now(UTC))
+                retry_after = parse_retry_after(response_headers.get("retry-after"), datetime.now(UTC))
             if status == 304:
-                await response.aread()  # (empty) read to the end, so the connection goes back to the pool
                 return _Attempt(FetchOutcome.NOT_MODIFIED, **common)
             body: bytes | None = None
             if status in _BODY_STATUSES:
-                declared = response.headers.get("content-length", "")
+                declared = response_headers.get("content-length", "")
                 if declared.isdigit() and int(declared) > max_bytes:
                     return _Attempt(
                         FetchOutcome.TOO_LARGE,
@@ -691,6 +699,16 @@ class Fetcher:
                         **common,
                     )
         return _classify(status, ctype_header, body, retry_after, common)
+
+
+def _env_proxy(url: str) -> dict[str, Any]:
+    """``proxy`` and ``proxy_auth`` for a session to ``url``'s host, from the environment; {} for none."""
+    parts = urlsplit(url)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if not proxy or urllib.request.proxy_bypass(parts.hostname or ""):
+        return {}
+    address = yarl.URL(proxy)
+    return {"proxy": address.with_user(None), "proxy_auth": aiohttp.BasicAuth.from_url(address)}
 
 
 class _HostSlot:
@@ -719,11 +737,12 @@ class _HostSlot:
         self._host.slots.release()
 
 
-async def _read_limited(response: httpx.Response, max_bytes: int) -> bytes | None:
-    """The (decoded) body, or None as soon as it exceeds ``max_bytes`` (reading stops there)."""
+async def _read_limited(response: aiohttp.ClientResponse, max_bytes: int) -> bytes | None:
+    """The (decoded) body, or None as soon as it exceeds ``max_bytes`` (reading stops there, and the
+    connection is closed rather than kept)."""
     chunks: list[bytes] = []
     size = 0
-    async for chunk in response.aiter_bytes():
+    async for chunk in response.content.iter_any():
         size += len(chunk)
         if size > max_bytes:
             return None
