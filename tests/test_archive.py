@@ -7,6 +7,8 @@ import json
 import multiprocessing
 import random
 import sqlite3
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -316,6 +318,61 @@ def test_a_batch_that_fails_writes_nothing(archive):
         raise RuntimeError("interrupted import")
     assert archive.db["versions"].count == 0
     assert archive.db["versions_fts"].count == 0
+
+
+def wal_pages(archive: Archive) -> int:
+    wal = archive.path.with_name(archive.path.name + "-wal")
+    return wal.stat().st_size // 4096 if wal.exists() else 0
+
+
+def write_with_background_checkpoints(path, restart_pages: int) -> tuple[int, Archive, list[str]]:
+    """60 checks of ~28 KB texts that compress badly, one right after the other; the largest the log grew."""
+    archive = Archive(path)
+    archive.sync_documents([SPEC])
+    texts, largest = [], 0
+    rng = random.Random(1)
+    with archive.background_checkpoints(every=0.005, restart_pages=restart_pages):
+        for _ in range(60):
+            text = " ".join(f"{rng.getrandbits(40):x}" for _ in range(2500))
+            archive.record_check(
+                CheckRecord(
+                    document_id=SPEC.id,
+                    checked_at=T0,
+                    outcome="changed",
+                    versions=[NewVersion(text=text, extractor_version="t")],
+                )
+            )
+            texts.append(text)
+            largest = max(largest, wal_pages(archive))
+    return largest, archive, texts
+
+
+def test_background_checkpoints_keep_the_log_short_and_lose_nothing(tmp_path):
+    # Checkpoints that keep up are not enough: commits land during each one, so the log never starts over.
+    unbounded, archive, _ = write_with_background_checkpoints(tmp_path / "unbounded.db", restart_pages=10**9)
+    archive.close()
+    largest, archive, texts = write_with_background_checkpoints(tmp_path / "archive.db", restart_pages=64)
+    with archive:
+        assert largest < unbounded / 2, (largest, unbounded)
+        assert wal_pages(archive) == 0, "emptied at the end"
+        assert [archive.text(v["id"]) for v in archive.versions(SPEC.id)] == texts
+
+
+def test_a_check_waits_for_another_writer_instead_of_failing(archive):
+    # A check reads the document row first: a transaction that only took the write lock at its first write
+    # would be refused at once while another connection holds it.
+    other = sqlite3.connect(archive.path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    releaser = threading.Timer(0.3, other.execute, args=("COMMIT",))
+    releaser.start()
+    started = time.monotonic()
+    try:
+        recorded, text = record_version(archive, 1, change=False)
+    finally:
+        releaser.join()
+        other.close()
+    assert time.monotonic() - started >= 0.25
+    assert archive.text(recorded.version_ids[0]) == text
 
 
 def test_resolve_document_by_id_or_name(archive):

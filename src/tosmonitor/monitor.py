@@ -176,6 +176,7 @@ class Monitor:
     # next scheduled check instead). Defaults to the configuration's ``confirm_delay``.
     confirm_delay: float | None = -1.0
     _own_fetcher: bool = field(default=False, init=False)
+    _checkpoints: contextlib.AbstractContextManager[None] | None = field(default=None, init=False, repr=False)
     _slots: asyncio.Semaphore = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -190,9 +191,15 @@ class Monitor:
         if self.fetcher is None:
             self.fetcher = fetcher_for(self.config.settings)
             self._own_fetcher = True
+        # Checkpoints of the archive's log wait for the disk: in a thread, not in the event loop.
+        self._checkpoints = self.archive.background_checkpoints()
+        self._checkpoints.__enter__()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.__exit__(None, None, None)
+            self._checkpoints = None
         if self._own_fetcher and self.fetcher is not None:
             await self.fetcher.aclose()
             self.fetcher = None
