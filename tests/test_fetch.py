@@ -522,6 +522,14 @@ def test_compressed_page_is_decoded(local_server: LocalServer) -> None:
     assert "gzip" in (local_server.requests[-1].header("accept-encoding") or "")
 
 
+def test_a_page_with_a_long_header_is_fetched(local_server: LocalServer) -> None:
+    policy = "default-src 'self'; " + " ".join(f"https://cdn{i}.larkspur.example" for i in range(800))
+    assert len(policy) > 20_000
+    local_server.set("/p", POLICY, headers={"Content-Security-Policy": policy})
+    result = fetch_one(local_server.url("/p"))
+    assert result.outcome is FetchOutcome.OK and result.body == POLICY.encode()
+
+
 def test_a_cookie_a_site_sets_goes_back_to_that_site_only(local_server: LocalServer) -> None:
     # A consent cookie set on one page is what the next page's consent wall looks for.
     local_server.add_host("127.0.0.2")

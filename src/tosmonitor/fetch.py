@@ -56,6 +56,8 @@ __all__ = [
 
 DEFAULT_USER_AGENT = "tosmonitor/0.1 (+https://github.com/tosmonitor/tosmonitor)"
 MAX_REDIRECTS = 10
+# Longest header line accepted: sites send content-security policies and cookies of 10 KB and more.
+MAX_HEADER_LINE = 64 * 2**10
 
 _RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504}) | frozenset(range(505, 600))
 _CLASSIFY_STATUSES = frozenset({200, 403, 503})
@@ -511,6 +513,8 @@ class Fetcher:
             session = self._sessions[netloc] = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._per_host * 2, ssl=_ssl_context()),
                 cookie_jar=aiohttp.CookieJar(unsafe=True),
+                max_line_size=MAX_HEADER_LINE,
+                max_field_size=MAX_HEADER_LINE,
                 **_env_proxy(url),
             )
         return session
