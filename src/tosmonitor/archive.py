@@ -19,7 +19,9 @@ Tables (stable names, documented in the README, readable in Datasette):
 Everything a check learns is written by :meth:`Archive.record_check` in **one transaction** (snapshots,
 fetch rows, version, change, deliveries, document state), so a process killed at any moment leaves either
 all of it or none of it. WAL mode; ``synchronous=NORMAL`` (durable against a crash of the process; a power
-cut may lose the last transactions but never corrupts the file).
+cut may lose the last transactions but never corrupts the file). During a check cycle the log is copied into
+the file by a thread (:meth:`Archive.background_checkpoints`), so that the disk syncs this ends with do not stop
+the event loop.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from .models import DocumentSpec, FetchResult, sha256_hex
 
 KEYFRAME_EVERY = 16
 # Background checkpoints (see ``Archive.background_checkpoints``): how often, and the write-ahead log's size
-# (in 4 KiB pages) past which a checkpoint waits for the writer so that the log starts over.
+# (in 4 KiB pages) past which the writer checkpoints once between two transactions so that the log starts over.
 CHECKPOINT_EVERY = 0.1
 WAL_RESTART_PAGES = 4096
 MIGRATIONS = sqlite_utils.Migrations("tosmonitor")
@@ -916,18 +918,19 @@ class Archive:
 
     @contextlib.contextmanager
     def _write_transaction(self) -> Iterator[None]:
-        """A transaction that takes the archive's write lock as it begins (``BEGIN IMMEDIATE``), so that a
-        writer holding it (a checkpoint that restarts the log, another process) is waited for, up to the busy
+        """A transaction that takes the archive's write lock as it begins (``BEGIN IMMEDIATE``), so that another
+        writer holding it (another process, a checkpoint emptying the log) is waited for, up to the busy
         timeout. A transaction that reads first and writes later cannot wait: SQLite refuses it at once. Inside
-        an open transaction (a ``batch``), a savepoint. Before it, the checkpoint background checkpoints asked
-        for, if any."""
+        an open transaction (a ``batch``), a savepoint. Before it, the checkpoint that background checkpoints
+        asked for, if any (it is only an optimisation: a failure there does not stop the write)."""
         if self.db.conn.in_transaction:
             with self.db.atomic():
                 yield
             return
         if self._log_restart_wanted.is_set():  # see background_checkpoints
             self._log_restart_wanted.clear()
-            self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            with contextlib.suppress(sqlite3.Error):
+                self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield
