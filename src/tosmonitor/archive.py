@@ -472,7 +472,7 @@ class Archive:
             return
         self._pending_index = []
         try:
-            with self.db.atomic():
+            with self._write_transaction():
                 yield
                 self._write_index(self._pending_index)
         finally:

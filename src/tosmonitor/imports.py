@@ -339,26 +339,33 @@ def _import_documents(
         doc, items, state = job
         return _analyse_chain(doc.service, state["latest_text"], state["latest_at"], items, extractor_version)
 
-    if workers > 1:
-        from concurrent.futures import ProcessPoolExecutor
+    # The log's disk syncs wait in a thread, not between two documents' writes.
+    with archive.background_checkpoints():
+        if workers > 1:
+            from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            queued = list(prepared())
-            futures = [
-                pool.submit(
-                    _analyse_chain, doc.service, st["latest_text"], st["latest_at"], items, extractor_version
-                )
-                for doc, items, st in queued
-            ]
-            for (doc, _items, _st), future in zip(queued, futures, strict=True):
-                _write_steps(archive, doc, future.result(), report)
-                if progress:
-                    progress(doc.doc_id)
-        return
-    for job in prepared():
-        _write_steps(archive, job[0], analyse(job), report)
-        if progress:
-            progress(job[0].doc_id)
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                queued = list(prepared())
+                futures = [
+                    pool.submit(
+                        _analyse_chain,
+                        doc.service,
+                        st["latest_text"],
+                        st["latest_at"],
+                        items,
+                        extractor_version,
+                    )
+                    for doc, items, st in queued
+                ]
+                for (doc, _items, _st), future in zip(queued, futures, strict=True):
+                    _write_steps(archive, doc, future.result(), report)
+                    if progress:
+                        progress(doc.doc_id)
+            return
+        for job in prepared():
+            _write_steps(archive, job[0], analyse(job), report)
+            if progress:
+                progress(job[0].doc_id)
 
 
 def _write_steps(archive: Archive, doc: _PlannedDocument, steps: list[_Step], report: ImportReport) -> None:
