@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import gzip
 import ssl
@@ -555,11 +556,14 @@ def test_the_proxy_named_by_the_environment_is_used_unless_the_host_is_excluded(
     for name in ("http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY"):
         monkeypatch.delenv(name, raising=False)
     local_server.set("/p", POLICY)
-    monkeypatch.setenv("http_proxy", local_server.url("/").rstrip("/"))
+    proxy = local_server.url("/").rstrip("/").replace("http://", "http://watch:s3cret@")
+    monkeypatch.setenv("http_proxy", proxy)
     nobody_there = f"http://127.0.0.1:{unused_port()}/p"
     through_proxy = fetch_one(nobody_there)
     assert through_proxy.outcome is FetchOutcome.OK, through_proxy.error
-    assert local_server.requests[-1].path == nobody_there, "the proxy was asked for the whole URL"
+    asked = local_server.requests[-1]
+    assert asked.path == nobody_there, "the proxy was asked for the whole URL"
+    assert asked.header("proxy-authorization") == "Basic " + base64.b64encode(b"watch:s3cret").decode()
     monkeypatch.setenv("no_proxy", "127.0.0.1")
     direct = fetch_one(nobody_there, {"retries": 0})
     assert direct.outcome is FetchOutcome.NETWORK_ERROR and "could not connect" in (direct.error or "")

@@ -41,7 +41,6 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import certifi
-import yarl
 
 from .models import FetchOutcome, FetchResult
 
@@ -476,6 +475,7 @@ class Fetcher:
             raise ValueError("retries, host_spacing, backoff_base and max_retry_after must not be negative")
         self._session = session  # one for every host when given; else one per host (see _session_for)
         self._sessions: dict[str, aiohttp.ClientSession] = {}
+        self._proxies: dict[str, dict[str, Any]] = {}  # per host, as _session_for reads them
         self._slots = asyncio.Semaphore(concurrency)
         self._per_host = per_host
         self._spacing = host_spacing
@@ -497,16 +497,18 @@ class Fetcher:
         for session in sessions:
             await session.close()
 
-    def _session_for(self, url: str) -> aiohttp.ClientSession:
-        """The session for ``url``'s host: its own small connection pool (``per_host`` connections, one more
-        for a redirect to another host) and its own cookies, which is all a host is ever asked for at once.
+    def _session_for(self, url: str) -> tuple[aiohttp.ClientSession, dict[str, Any]]:
+        """The session for ``url``'s host, and the proxy options of its requests.
 
-        The proxy the environment names for the host (``HTTP_PROXY``, ``HTTPS_PROXY``, ``NO_PROXY``) is read
-        once, here: aiohttp's ``trust_env`` would read it, and ``~/.netrc``, in a thread at every request.
-        ``unsafe`` cookies: a site reached by its IP address keeps its cookies too (a consent cookie).
+        A session per host: its own small connection pool (``per_host`` connections, one more for a redirect to
+        another host) and its own cookies, which is all a host is ever asked for at once. ``unsafe`` cookies:
+        a site reached by its IP address keeps its cookies too (a consent cookie). The proxy the environment
+        names for the host (``HTTP_PROXY``, ``HTTPS_PROXY``, ``NO_PROXY``) is read once, here: aiohttp's
+        ``trust_env`` would read it, and ``~/.netrc``, in a thread at every request. A given session is used
+        as it is.
         """
         if self._session is not None:
-            return self._session
+            return self._session, {}
         netloc = urlsplit(url).netloc.lower()
         session = self._sessions.get(netloc)
         if session is None:
@@ -515,9 +517,9 @@ class Fetcher:
                 cookie_jar=aiohttp.CookieJar(unsafe=True),
                 max_line_size=MAX_HEADER_LINE,
                 max_field_size=MAX_HEADER_LINE,
-                **_env_proxy(url),
             )
-        return session
+            self._proxies[netloc] = _env_proxy(url)
+        return session, self._proxies[netloc]
 
     def host_backoff(self, host: str) -> float:
         """Seconds until ``host`` may be asked again (after a 429/503 with Retry-After); 0 when it may now.
@@ -663,9 +665,11 @@ class Fetcher:
             )
 
     async def _request(self, url: str, headers: dict[str, str], timeout: float, max_bytes: int) -> _Attempt:
-        async with self._session_for(url).get(
+        session, proxy = self._session_for(url)
+        async with session.get(
             url,
             headers=headers,
+            **proxy,
             max_redirects=MAX_REDIRECTS + 1,  # aiohttp counts the redirect it refuses to follow
             # the total deadline is _attempt's; this only names a slow connection as such
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout),
@@ -706,13 +710,13 @@ class Fetcher:
 
 
 def _env_proxy(url: str) -> dict[str, Any]:
-    """``proxy`` and ``proxy_auth`` for a session to ``url``'s host, from the environment; {} for none."""
+    """The ``proxy`` of requests to ``url``'s host, from the environment; {} for none. Credentials in the
+    proxy's URL go to the proxy only (``Proxy-Authorization``, or the ``CONNECT`` of an HTTPS request)."""
     parts = urlsplit(url)
     proxy = urllib.request.getproxies().get(parts.scheme)
     if not proxy or urllib.request.proxy_bypass(parts.hostname or ""):
         return {}
-    address = yarl.URL(proxy)
-    return {"proxy": address.with_user(None), "proxy_auth": aiohttp.BasicAuth.from_url(address)}
+    return {"proxy": proxy}
 
 
 class _HostSlot:
