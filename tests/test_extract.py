@@ -347,3 +347,25 @@ def test_digest_of_a_selected_table_row_covers_its_table():
         return [(body, "text/html", "utf-8", Source(url="", rules=Rules(select=(".r",))))]
 
     assert extract_pages_digest(row_page("Retention"))[1] != extract_pages_digest(row_page("Storage"))[1]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Already one line of words.",
+        "",
+        " leading space",
+        "trailing space ",
+        "two  spaces",
+        "a tab\there",
+        "a line\nbreak",
+        "no\u00a0break space",
+        "em\u2003space",
+        "unit\x1fseparator",
+        "file\x1cseparator",
+        "caf\u00e9 au lait",
+        "\n\t  ",
+    ],
+)
+def test_spaces_are_collapsed_as_a_split_and_join_would(text: str) -> None:
+    assert extract_module._collapse_spaces(text) == " ".join(text.split())

@@ -654,6 +654,15 @@ _BR_SPACES = re.compile(r" ?\ue000 ?")
 _MD_LINK_TEXT = str.maketrans({"[": "\\[", "]": "\\]"})
 
 
+def _collapse_spaces(text: str) -> str:
+    """``" ".join(text.split())``: runs of whitespace become one space, none at the ends. Text that is already
+    so (ASCII with no control character, no double space, no space at an end: the paragraphs of a page
+    written on few lines) is returned as it is, without the split into words, which is most of the cost."""
+    if text.isascii() and text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return text
+    return " ".join(text.split())
+
+
 class _Renderer:
     """One walk over a tree, collecting blocks of text with list/quote prefixes."""
 
@@ -670,7 +679,7 @@ class _Renderer:
     def flush(self) -> None:
         if not self.buf:
             return
-        text = " ".join("".join(self.buf).split())
+        text = _collapse_spaces("".join(self.buf))
         self.buf = []
         if _BR in text:
             text = _BR_SPACES.sub(_BR, text).strip(" " + _BR)
@@ -807,7 +816,7 @@ class _Renderer:
         """The element's content on one line (blocks, line breaks and nested tables become spaces)."""
         parts: list[str] = []
         self._inline_into(el, parts, top=True)
-        return " ".join("".join(parts).split())
+        return _collapse_spaces("".join(parts))
 
     def _inline_into(self, el: etree._Element, parts: list[str], *, top: bool = False) -> None:
         tag = el.tag
