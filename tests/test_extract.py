@@ -143,6 +143,9 @@ def test_normalise_text() -> None:
     text = "Cafe\u0301\u00a0“quoted”\u200b  \n\n\n\nend"
     assert normalise_text(text) == "Café “quoted”\n\nend\n"
     assert normalise_text(normalise_text(text)) == normalise_text(text)
+    # Spaces at the ends of lines go, wherever the line is; spaces elsewhere stay.
+    assert normalise_text("a \nb  c\t\n d ") == "a\nb  c\n d\n"
+    assert normalise_text("one line, no space at its end") == "one line, no space at its end\n"
 
 
 def test_filters_dates_and_session_tokens() -> None:

@@ -96,7 +96,8 @@ def normalise_text(text: str) -> str:
     for ch in _ODD_SPACES:
         if ch in text:
             text = text.replace(ch, " ")
-    text = "\n".join([line.rstrip(" ") for line in text.split("\n")])
+    if " \n" in text or text.endswith(" "):  # a line ends with a space
+        text = "\n".join([line.rstrip(" ") for line in text.split("\n")])
     while "\n\n\n" in text:
         text = text.replace("\n\n\n", "\n\n")
     text = text.strip("\n")
