@@ -847,7 +847,7 @@ class _Renderer:
             self._inline_into(child, parts)
 
     def link(self, a: etree._Element) -> str:
-        text = self.inline(a) if len(a) else " ".join((a.text or "").split())
+        text = self.inline(a) if len(a) else _collapse_spaces(a.text or "")
         if not text:
             return " " if _starts_or_ends_space(a) else ""
         href = (a.get("href") or "").strip()

@@ -474,8 +474,9 @@ class Fetcher:
         if retries < 0 or host_spacing < 0 or backoff_base < 0 or max_retry_after < 0:
             raise ValueError("retries, host_spacing, backoff_base and max_retry_after must not be negative")
         self._session = session  # one for every host when given; else one per host (see _session_for)
-        self._sessions: dict[str, aiohttp.ClientSession] = {}
-        self._proxies: dict[str, dict[str, Any]] = {}  # per host, as _session_for reads them
+        self._sessions: dict[
+            str, tuple[aiohttp.ClientSession, dict[str, Any]]
+        ] = {}  # per host, with its proxy
         self._slots = asyncio.Semaphore(concurrency)
         self._per_host = per_host
         self._spacing = host_spacing
@@ -494,7 +495,7 @@ class Fetcher:
     async def aclose(self) -> None:
         """Close the HTTP sessions this fetcher created (not one it was given)."""
         sessions, self._sessions = list(self._sessions.values()), {}
-        for session in sessions:
+        for session, _proxy in sessions:
             await session.close()
 
     def _session_for(self, url: str) -> tuple[aiohttp.ClientSession, dict[str, Any]]:
@@ -510,16 +511,16 @@ class Fetcher:
         if self._session is not None:
             return self._session, {}
         netloc = urlsplit(url).netloc.lower()
-        session = self._sessions.get(netloc)
-        if session is None:
-            session = self._sessions[netloc] = aiohttp.ClientSession(
+        known = self._sessions.get(netloc)
+        if known is None:
+            session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._per_host * 2, ssl=_ssl_context()),
                 cookie_jar=aiohttp.CookieJar(unsafe=True),
                 max_line_size=MAX_HEADER_LINE,
                 max_field_size=MAX_HEADER_LINE,
             )
-            self._proxies[netloc] = _env_proxy(url)
-        return session, self._proxies[netloc]
+            known = self._sessions[netloc] = (session, _env_proxy(url))
+        return known
 
     def host_backoff(self, host: str) -> float:
         """Seconds until ``host`` may be asked again (after a 429/503 with Retry-After); 0 when it may now.
