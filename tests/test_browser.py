@@ -353,13 +353,25 @@ def test_browser_restarts_after_restart_every_pages(site: Any, runner: asyncio.R
 
 
 def _browser_pids() -> set[int]:
-    """Chromium's main processes started under this one (not its helpers, nor a wrapper script)."""
+    """Chromium's main processes started under this one (not its helpers, nor a wrapper script).
+
+    A helper Chromium has just forked still has its parent's command line for a moment: a Chromium process
+    whose parent is a Chromium process is never a main one."""
     psutil = pytest.importorskip("psutil")
+
+    def is_chromium(args: list[str]) -> bool:
+        return bool(args) and "chrom" in Path(args[0]).name
+
     pids = set()
     for proc in psutil.Process().children(recursive=True):
         with contextlib.suppress(psutil.Error, IndexError):
             args = proc.cmdline()
-            if "chrom" in Path(args[0]).name and not any(a.startswith("--type=") for a in args):
+            parent = proc.parent()
+            if (
+                is_chromium(args)
+                and not any(a.startswith("--type=") for a in args)
+                and not (parent is not None and is_chromium(parent.cmdline()))
+            ):
                 pids.add(proc.pid)
     return pids
 
