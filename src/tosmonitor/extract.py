@@ -648,6 +648,8 @@ _BLOCK_TAGS = frozenset(
     }
 )  # fmt: skip
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
+# blocks rendered as their content's text (the others: headings, lists, tables, ``pre``, ``hr``, quotes)
+_PLAIN_BLOCKS = _BLOCK_TAGS - set(_HEADINGS) - {"ul", "ol", "menu", "dir", "table", "pre", "hr", "blockquote"}
 _SKIP_RENDER = frozenset({"img", "input", "picture", "source", "track", "area", "wbr", "col", "colgroup"})
 _WS = re.compile(r"[ \t\n\r\f\v]+")
 _BR = "\ue000"
@@ -680,8 +682,13 @@ class _Renderer:
     def flush(self) -> None:
         if not self.buf:
             return
-        text = _collapse_spaces("".join(self.buf))
+        text = "".join(self.buf)
         self.buf = []
+        self.emit_inline(text)
+
+    def emit_inline(self, text: str) -> None:
+        """Emit a block of inline text: spaces collapsed, line breaks kept."""
+        text = _collapse_spaces(text)
         if _BR in text:
             text = _BR_SPACES.sub(_BR, text).strip(" " + _BR)
         if not text:
@@ -693,6 +700,15 @@ class _Renderer:
             self.blocks.append((text, self.in_list > 0))
             return
         indent = "".join(self.prefix)
+        marker = self.marker
+        if "\n" not in text:  # one line: most list items
+            if marker is not None:
+                line = indent[: len(indent) - len(marker)] + marker + text
+            else:
+                line = indent + text if (text or raw) else ""
+            self.marker = None
+            self.blocks.append((line, self.in_list > 0))
+            return
         lines = text.split("\n")
         out = []
         for n, line in enumerate(lines):
@@ -731,8 +747,12 @@ class _Renderer:
                 buf.append(el.tail)
             return
         # a block element
-        self.flush()
-        if tag in _HEADINGS:
+        if self.buf:
+            self.flush()
+        if not len(el) and tag in _PLAIN_BLOCKS:  # a paragraph of text alone: most blocks of a policy
+            if el.text:
+                self.emit_inline(el.text)
+        elif tag in _HEADINGS:
             text = self.inline(el)
             if text:
                 self.emit("#" * _HEADINGS[tag] + " " + text)
@@ -754,17 +774,15 @@ class _Renderer:
         else:
             self.children(el)
             self.flush()
-        self._tail(el)
+        tail = el.tail
+        if tail and not tail.isspace():  # spaces after a block would only start the next, empty, line
+            self.buf.append(tail)
 
     def children(self, el: etree._Element) -> None:
         if el.text:
             self.buf.append(el.text)
         for child in el:
             self.block(child)
-
-    def _tail(self, el: etree._Element) -> None:
-        if el.tail:
-            self.buf.append(el.tail)
 
     def list_items(self, el: etree._Element, *, ordered: bool) -> None:
         start = el.get("start")
@@ -778,13 +796,18 @@ class _Renderer:
             if child.tag != "li":
                 self.block(child)
                 continue
-            self.flush()
+            if self.buf:
+                self.flush()
             marker = f"{number}. " if ordered else "- "
             number += 1
             self.prefix.append(" " * len(marker))
             self.marker = marker
-            self.children(child)
-            self.flush()
+            if not len(child):  # an item of text alone
+                if child.text:
+                    self.emit_inline(child.text)
+            else:
+                self.children(child)
+                self.flush()
             self.marker = None
             self.prefix.pop()
             if child.tail and child.tail.strip():
