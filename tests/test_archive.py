@@ -12,6 +12,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import zstandard
 
 from tosmonitor.archive import (
     KEYFRAME_EVERY,
@@ -126,6 +127,43 @@ def test_versions_are_stored_as_deltas_and_read_back_exactly(archive):
     assert codecs[KEYFRAME_EVERY] == "zstd", "a keyframe bounds the decoding chain"
     sizes = archive.storage_sizes()
     assert sizes["versions_stored"] * 20 < sizes["versions_raw"]
+
+
+def test_a_first_text_compressed_by_a_worker_is_stored_as_given(archive):
+    text = policy_text(0)
+    body = b"<html><main>a page</main></html>"
+    # level 19 gives other bytes than the archive's own level: the stored blob shows which one was kept
+    text_z = zstandard.ZstdCompressor(level=19).compress(text.encode())
+    assert text_z != compress(text.encode())[0]
+    recorded = archive.record_check(
+        CheckRecord(
+            document_id=SPEC.id,
+            checked_at=T0,
+            outcome="changed",
+            pages=[page(body)],
+            versions=[
+                NewVersion(
+                    text=text,
+                    extractor_version="t",
+                    sha256=sha256_hex(text),
+                    text_z=text_z,
+                    snapshots=(sha256_hex(body),),
+                )
+            ],
+        )
+    )
+    [version_id] = recorded.version_ids
+    blob, codec, sha = archive.db.execute(
+        "SELECT text_z, codec, sha256 FROM versions WHERE id = ?", [version_id]
+    ).fetchone()
+    assert (blob, codec, sha) == (text_z, "zstd", sha256_hex(text))
+    fresh = Archive(archive.path)
+    assert fresh.text(version_id) == text
+    fresh.close()
+    # a later version is a delta against this one: the worker's blob is only for a text stored whole
+    recorded, later = record_version(archive, 1, when=T0 + timedelta(days=1))
+    codec = archive.db.execute("SELECT codec FROM versions WHERE id = ?", recorded.version_ids).fetchone()[0]
+    assert codec == "zstd-delta" and archive.text(recorded.version_ids[0]) == later
 
 
 def test_record_check_links_versions_changes_fetches_and_document_state(archive):

@@ -18,6 +18,7 @@ from localserver import Response
 from tosmonitor import derive as derive_module
 from tosmonitor import monitor as monitor_module
 from tosmonitor.archive import Archive, CheckRecord, NewChange, NewVersion
+from tosmonitor.codec import decompress
 from tosmonitor.fetch import Fetcher
 from tosmonitor.models import ChannelSpec, Config, DocumentSpec, Rules, Settings, Source
 from tosmonitor.monitor import Monitor, make_executor
@@ -474,10 +475,12 @@ def test_a_first_version_takes_one_trip_to_the_worker_and_a_change_two(local_ser
 def test_a_first_version_in_one_trip_is_what_extraction_then_derivation_give():
     source = Source(url="https://acme.example/privacy", rules=Rules(select=("main",)))
     pages = [(page(TRAINING), "text/html", "utf-8", source)]
-    extracted, stance = derive_module.extract_first(pages, [None], "Acme")
+    extracted, first = derive_module.extract_first(pages, [None], "Acme")
     assert extracted == derive_module.extract_text(pages, None, [None])
     derived = derive_module.derive_from_text(extracted.text, None, "Acme")
-    assert stance == derived.stance and stance["training"] == "opt-out"
+    assert first == derived and first.stance["training"] == "opt-out"
+    assert first.text_z is not None
+    assert decompress(first.text_z, "zstd").decode() == extracted.text, "compressed for the archive"
 
 
 @pytest.mark.skipif(not hasattr(fcntl, "F_GETPIPE_SZ"), reason="pipe sizes are a Linux feature")

@@ -241,6 +241,10 @@ class NewVersion:
     technical: bool = False
     training: str | None = None
     stance: dict[str, Any] | None = None
+    sha256: str | None = None  # of ``text`` when already known
+    text_z: bytes | None = (
+        None  # ``text`` already compressed alone (codec "zstd"), for a version stored whole
+    )
 
 
 @dataclass
@@ -714,10 +718,13 @@ class Archive:
             ).fetchone()[0]
             if prev_depth + 1 < KEYFRAME_EVERY:
                 base, base_id, depth = self._version_bytes(previous_id), previous_id, prev_depth + 1
-        blob, codec = compress(data, base)
+        if base is None and new.text_z is not None:
+            blob, codec = new.text_z, "zstd"
+        else:
+            blob, codec = compress(data, base)
         row = {
             "document_id": doc_id,
-            "sha256": sha256_hex(data),
+            "sha256": new.sha256 or sha256_hex(data),
             "text_z": blob,
             "codec": codec,
             "base_version_id": base_id if codec == "zstd-delta" else None,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import analysis
-from .codec import Packed, decompress, pack_snapshot
+from .codec import Packed, compress, decompress, pack_snapshot
 from .diff import diff_texts, excerpt
 from .extract import extract_pages_digest
 from .models import sha256_hex
@@ -35,6 +35,9 @@ class Derived:
     comparison: dict[str, Any] | None = None
     headline: str | None = None
     stance: dict[str, Any] | None = None
+    # A document's first text compressed as the archive stores a version with no predecessor (``codec``
+    # "zstd"), here in the worker rather than in the process that writes the archive.
+    text_z: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -81,15 +84,21 @@ def extract_first(
     pages: Sequence[tuple[bytes, str | None, str | None, Any]],
     keyframes: Sequence[tuple[str, bytes] | None],
     service: str,
-) -> tuple[Extracted, dict[str, Any]]:
-    """A document's first version in one trip to a worker: :func:`extract_text` of its pages and the stance of
-    that text (as :func:`derive_from_text` gives it), so the text crosses between the processes once.
+) -> tuple[Extracted, Derived]:
+    """A document's first version in one trip to a worker: :func:`extract_text` of its pages, and what
+    :func:`derive_from_text` gives for that text (its stance, and the text compressed for storage), so the
+    text crosses between the processes once.
 
     :raises ExtractError: when the pages give no usable text.
     """
     extracted = extract_text(pages, None, keyframes)
-    assert extracted.text is not None  # without a known digest there is always a text
-    return extracted, analysis.analyse(extracted.text, service=service).to_dict()
+    assert extracted.text is not None and extracted.sha256 is not None  # without a known digest: a text
+    stance = analysis.analyse(extracted.text, service=service).to_dict()
+    return extracted, _first_version(extracted.text, extracted.sha256, stance)
+
+
+def _first_version(text: str, sha: str, stance: dict[str, Any]) -> Derived:
+    return Derived(text=text, sha256=sha, stance=stance, text_z=compress(text.encode("utf-8"))[0])
 
 
 def derive_from_text(
@@ -105,7 +114,7 @@ def derive_from_text(
             stance = history.read(text, service)[1].stance
         else:
             stance = analysis.analyse(text, service=service)
-        return Derived(text=text, sha256=sha, stance=stance.to_dict())
+        return _first_version(text, sha, stance.to_dict())
     if sha256_hex(old_text) == sha:
         return Derived(text=text, sha256=sha)
     text_diff = diff_texts(old_text, text)

@@ -94,6 +94,8 @@ def derive_history(
         imported=True,
         training=(stance or {}).get("training"),
         stance=stance,
+        sha256=derived.sha256,
+        text_z=derived.text_z,
     )
     change = new_change(derived) if old_text is not None else None
     return version, change, stance

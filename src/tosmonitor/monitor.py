@@ -279,10 +279,10 @@ class Monitor:
         known_digest = state.text_digest if not versions else None
         # The worker also packs the bodies for storage, against their pages' keyframes.
         keyframes = [self.archive.keyframe(doc.id, r.url) for r in results]
-        first_stance: dict[str, Any] | None = None
+        first: Derived | None = None
         try:
             if state.latest_version_id is None:  # a first version: its text and its stance in one trip
-                extracted, first_stance = await self._run(extract_first, pages, keyframes, doc.service)
+                extracted, first = await self._run(extract_first, pages, keyframes, doc.service)
             else:
                 extracted = await self._run(extract_text, pages, known_digest, keyframes)
         except ExtractError as exc:
@@ -344,8 +344,8 @@ class Monitor:
                     )
                 )
                 return self._summary(doc, "suspect", started, error=note)
-        if first_stance is not None:
-            derived = Derived(text=text, sha256=text_sha, stance=first_stance)
+        if first is not None:
+            derived = first
         else:
             derived = await self._run(derive_from_text, text, old_text, doc.service)
         first_seen = state.suspect_since if text_sha == state.suspect_sha256 else None
@@ -600,6 +600,8 @@ class Monitor:
                     first_seen_at=first_seen,
                     training=(derived.stance or {}).get("training"),
                     stance=derived.stance,
+                    sha256=derived.sha256,
+                    text_z=derived.text_z,
                 )
             )
             if comparison is not None:
