@@ -85,6 +85,7 @@ def make_page(doc: int, revision: int) -> bytes:
 
 def serve(port: int, docs: int, ready, control) -> None:
     pages = {i: make_page(i, 0) for i in range(docs)}
+    etags = {i: '"' + hashlib.md5(body).hexdigest() + '"' for i, body in pages.items()}  # once per revision
     revisions = {i: 0 for i in range(docs)}
     mode = {"dynamic": False}
 
@@ -109,10 +110,10 @@ def serve(port: int, docs: int, ready, control) -> None:
                         for i in command[1]:
                             revisions[i] += 1
                             pages[i] = make_page(i, revisions[i])
+                            etags[i] = '"' + hashlib.md5(pages[i]).hexdigest() + '"'
                 path = request.split()[1].decode()
                 doc = int(path.rsplit("/", 1)[1])
-                body = pages[doc]
-                etag = '"' + hashlib.md5(body).hexdigest() + '"'
+                body, etag = pages[doc], etags[doc]
                 if not mode["dynamic"] and headers.get("if-none-match") == etag:
                     writer.write(
                         f"HTTP/1.1 304 Not Modified\r\nETag: {etag}\r\nContent-Length: 0\r\n\r\n".encode()
@@ -163,6 +164,15 @@ def peak_rss_mib(exclude: int | None = None) -> tuple[float, float]:
         except OSError:
             pass
     return own, children
+
+
+def process_cpu(pid: int) -> float:
+    """CPU time (user + system, seconds) used so far by process ``pid`` (0.0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def cpu_seconds(exclude: int | None = None) -> tuple[float, float]:
@@ -263,8 +273,10 @@ def main() -> None:
                         control.put(("change", rng.sample(range(args.docs), args.docs // 10)))
                     time.sleep(0.5)  # let the queue's feeder thread deliver the command
                     cpu_before = cpu_seconds(exclude=server.pid)
+                    server_before = process_cpu(server.pid)
                     elapsed, outcomes = asyncio.run(cycle(config, archive, executor))
                     cpu_after = cpu_seconds(exclude=server.pid)
+                    server_ms = 1000 * (process_cpu(server.pid) - server_before) / args.docs
                     checker_ms, workers_ms = (
                         1000 * (after - before) / args.docs
                         for before, after in zip(cpu_before, cpu_after, strict=True)
@@ -273,7 +285,7 @@ def main() -> None:
                     print(
                         f"{mode:<8} {label:<12} {args.docs / elapsed:8.1f} docs/s  {elapsed:6.2f} s  "
                         f"peak RSS {own + workers:6.1f} MiB (checker {own:.0f} + workers {workers:.0f})  "
-                        f"CPU/doc {checker_ms:.1f} + {workers_ms:.1f} ms  {outcomes}"
+                        f"CPU/doc {checker_ms:.1f} + {workers_ms:.1f} ms (server {server_ms:.1f})  {outcomes}"
                     )
                 archive.close()
     finally:
