@@ -19,9 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from tosmonitor.archive import Archive
-from tosmonitor.export import export_git
-from tosmonitor.imports import import_dataset
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+# tosmonitor is imported inside the functions that use it: the import's worker processes (spawn) re-import this
+# file, and like the ``tosmonitor`` command's, they should load only what they run.
 
 MIB = 1024 * 1024
 
@@ -33,7 +34,7 @@ def default_corpus() -> Path:
     return Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
 
 
-def fts_size(archive: Archive) -> int:
+def fts_size(archive) -> int:  # noqa: ANN001
     """Bytes used by the full-text index's shadow tables (dbstat), 0 when dbstat is unavailable."""
     try:
         row = archive.db.execute(
@@ -54,6 +55,10 @@ def pack_size(repo: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from tosmonitor.archive import Archive
+    from tosmonitor.export import export_git
+    from tosmonitor.imports import import_dataset
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, default=default_corpus())
     parser.add_argument("--no-alternates", action="store_true", help="Skip the alt-<collection> folders.")

@@ -118,12 +118,13 @@ def test_no_import_cycles_at_module_load():
 
 def test_worker_processes_start_light():
     # A worker (spawn) imports the main module, its initializer's module and the module of each function it
-    # runs: none should load the archive, the HTTP client or the command line.
+    # runs (a check's worker: ``derive``; an import's: ``import_worker``): none should load the archive, the
+    # HTTP client or the command line.
     import subprocess
     import sys
 
     code = (
-        "import sys, tosmonitor.__main__, tosmonitor.worker, tosmonitor.derive; "
+        "import sys, tosmonitor.__main__, tosmonitor.worker, tosmonitor.derive, tosmonitor.import_worker; "
         "print(sorted(m for m in ('tosmonitor.cli', 'tosmonitor.monitor', 'tosmonitor.archive', 'httpx', 'aiohttp', "
         "'sqlite_utils') if m in sys.modules))"
     )

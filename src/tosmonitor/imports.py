@@ -38,8 +38,9 @@ from . import analysis
 from .archive import Archive, CheckRecord, NewChange, NewVersion, PageFetch, sha256_hex
 from .clock import parse_iso
 from .config import _OTA_FILTERS, KNOWN_FILTERS, parse_config, slugify
-from .derive import derive_from_text
+from .derive import Derived, derive_from_text
 from .errors import ConfigError, FetchError, InputError
+from .import_worker import DerivedStep, derive_chain
 from .models import FetchOutcome, FetchResult, Rules, Source
 from .monitor import new_change
 
@@ -87,9 +88,15 @@ def derive_history(
     """The imported version of ``text`` and, against ``old_text``, its change (both analysed; ``history`` is
     shared along one document's versions)."""
     derived = derive_from_text(text, old_text, service, history)
+    version, change = _imported(derived, first=old_text is None)
+    return version, change, derived.stance
+
+
+def _imported(derived: Derived, *, first: bool) -> tuple[NewVersion, NewChange | None]:
+    """The version (and, after the first one, the change) an import records for a derivation."""
     stance = derived.stance
     version = NewVersion(
-        text=text,
+        text=derived.text,
         extractor_version="import",
         imported=True,
         training=(stance or {}).get("training"),
@@ -97,8 +104,7 @@ def derive_history(
         sha256=derived.sha256,
         text_z=derived.text_z,
     )
-    change = new_change(derived) if old_text is not None else None
-    return version, change, stance
+    return version, None if first else new_change(derived)
 
 
 class _History:
@@ -243,15 +249,6 @@ def _dataset_metadata(root: Path) -> dict[str, tuple[str, datetime]]:
         raise InputError(f"{path}: not a tosmonitor dataset metadata file ({exc})") from None
 
 
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-
-
 def import_dataset(
     archive: Archive,
     root: str | Path,
@@ -287,33 +284,17 @@ class _Step:
     change: NewChange | None
 
 
-def _analyse_chain(
-    service: str,
-    latest_text: str | None,
-    latest_at: datetime | None,
-    items: list[tuple[datetime, str | Path]],
-    extractor_version: str,
-) -> list[_Step]:
-    """Analyse a document's history in time order against what the archive already holds (pure but for
-    reading the files named in ``items``; runs in worker processes)."""
+def _steps(derived: list[DerivedStep], extractor_version: str) -> list[_Step]:
+    """What the archive records for a derived history (see ``import_worker.derive_chain``)."""
     steps = []
-    previous = latest_text
-    previous_sha = sha256_hex(previous) if previous is not None else None
-    history = analysis.History()
-    for moment, item in items:
-        if latest_at is not None and moment < latest_at:
-            steps.append(_Step(moment, None, None))
+    for step in derived:
+        if step.derived is None:
+            steps.append(_Step(step.moment, None, None))
             continue
-        text = _read_text(item) if isinstance(item, Path) else item
-        sha = sha256_hex(text)
-        if sha == previous_sha:
-            steps.append(_Step(moment, None, None))
-            continue
-        version, change, _stance = derive_history(text, previous, service, history)
-        version.first_seen_at = moment
+        version, change = _imported(step.derived, first=step.first)
+        version.first_seen_at = step.moment
         version.extractor_version = extractor_version
-        steps.append(_Step(moment, version, change))
-        previous, previous_sha = text, sha
+        steps.append(_Step(step.moment, version, change))
     return steps
 
 
@@ -339,7 +320,9 @@ def _import_documents(
 
     def analyse(job: tuple[Any, ...]) -> list[_Step]:
         doc, items, state = job
-        return _analyse_chain(doc.service, state["latest_text"], state["latest_at"], items, extractor_version)
+        return _steps(
+            derive_chain(doc.service, state["latest_text"], state["latest_at"], items), extractor_version
+        )
 
     # The log's disk syncs wait in a thread, not between two documents' writes.
     with archive.background_checkpoints():
@@ -349,18 +332,11 @@ def _import_documents(
             with ProcessPoolExecutor(max_workers=workers) as pool:
                 queued = list(prepared())
                 futures = [
-                    pool.submit(
-                        _analyse_chain,
-                        doc.service,
-                        st["latest_text"],
-                        st["latest_at"],
-                        items,
-                        extractor_version,
-                    )
+                    pool.submit(derive_chain, doc.service, st["latest_text"], st["latest_at"], items)
                     for doc, items, st in queued
                 ]
                 for (doc, _items, _st), future in zip(queued, futures, strict=True):
-                    _write_steps(archive, doc, future.result(), report)
+                    _write_steps(archive, doc, _steps(future.result(), extractor_version), report)
                     if progress:
                         progress(doc.doc_id)
             return
