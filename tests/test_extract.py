@@ -372,3 +372,10 @@ def test_digest_of_a_selected_table_row_covers_its_table():
 )
 def test_spaces_are_collapsed_as_a_split_and_join_would(text: str) -> None:
     assert extract_module._collapse_spaces(text) == " ".join(text.split())
+
+
+def test_every_ascii_character_is_collapsed_as_a_split_and_join_would() -> None:
+    # the shortcut tests for the ASCII characters ``split`` splits at one by one: none may be missing
+    for code in range(128):
+        for text in (f"a{chr(code)}b", f"{chr(code)}ab", f"ab{chr(code)}", f"a {chr(code)} b"):
+            assert extract_module._collapse_spaces(text) == " ".join(text.split()), repr(text)
