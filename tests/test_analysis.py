@@ -418,9 +418,16 @@ def test_anchor_offsets_find_ai_and_ml_only_where_a_word_starts():
     assert anchored("AI, (ml) and A.I. models") == sorted(["ai,", "ml)", "a.i", "mod"])
 
 
-def test_anchor_offsets_are_every_occurrence_counted_in_characters():
-    # Multi-byte characters before the words (the search runs on UTF-8), and words that overlap.
-    low = "données – 😀 modèle: a machine-learning model; we retrain and fine-tune (tuning) ✓ ai"
+@pytest.mark.parametrize(
+    "low",
+    [
+        # multi-byte characters before the words (the search runs on UTF-8), and words that overlap
+        "données – 😀 modèle: a machine-learning model; we retrain and fine-tune (tuning) ✓ ai",
+        # ASCII only (searched as bytes)
+        "donnees - modele: a machine-learning model; we retrain and fine-tune (tuning) ok ai",
+    ],
+)
+def test_anchor_offsets_are_every_occurrence_counted_in_characters(low: str):
     found = sorted(lx.anchor_offsets(low))
     expected = sorted(
         at

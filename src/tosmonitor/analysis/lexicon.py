@@ -193,6 +193,9 @@ _ANCHOR_WORD_STARTS = ("ai", "a.i", "ml")
 
 
 _ANCHORS = ahocorasick_rs.AhoCorasick((*_ANCHOR_WORDS, *_ANCHOR_WORD_STARTS))
+# The same over bytes, for ASCII text: its byte offsets are its character offsets, and the scan skips the
+# conversion to UTF-8 and back (0.19 against 0.32 ms on a 90 KB text).
+_ASCII_ANCHORS = ahocorasick_rs.BytesAhoCorasick([p.encode() for p in (*_ANCHOR_WORDS, *_ANCHOR_WORD_STARTS)])
 _FIRST_AT_WORD_START = len(_ANCHOR_WORDS)  # the patterns from this index on count only where a word starts
 
 
@@ -204,7 +207,11 @@ def anchor_offsets(low: str) -> list[int]:
     too): a quarter of the time of a ``find`` pass per string on a 90 KB text.
     """
     found: list[int] = []
-    for pattern, start, _end in _ANCHORS.find_matches_as_indexes(low, overlapping=True):
+    if low.isascii():
+        matches = _ASCII_ANCHORS.find_matches_as_indexes(low.encode("ascii"), overlapping=True)
+    else:
+        matches = _ANCHORS.find_matches_as_indexes(low, overlapping=True)
+    for pattern, start, _end in matches:
         if pattern >= _FIRST_AT_WORD_START:
             before = low[start - 1] if start else " "
             if before.isalnum() or before == "_":  # not a word start, as ``\b`` sees one
