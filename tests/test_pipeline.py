@@ -8,7 +8,8 @@ import dataclasses
 import fcntl
 import json
 import multiprocessing
-from concurrent.futures import Executor, Future
+import threading
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -481,6 +482,46 @@ def test_a_first_version_in_one_trip_is_what_extraction_then_derivation_give():
     assert first == derived and first.stance["training"] == "opt-out"
     assert first.text_z is not None
     assert decompress(first.text_z, "zstd").decode() == extracted.text, "compressed for the archive"
+
+
+class GatedPool(ThreadPoolExecutor):
+    """One worker that starts only when ``gate`` opens, noting for each extraction whether it was asked to
+    pack the bodies too (keyframes given) or left that to the checking process."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=1)
+        self.gate = threading.Event()
+        self.worker_packs: list[bool] = []
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        if fn.__name__ in ("extract_first", "extract_text"):
+            self.worker_packs.append(args[1 if fn.__name__ == "extract_first" else 2] is not None)
+
+        def gated(*call_args):
+            self.gate.wait(10)
+            return fn(*call_args)
+
+        return super().submit(gated, *args, **kwargs)
+
+
+def test_bodies_are_packed_by_the_checking_process_while_the_worker_is_behind(local_server, archive):
+    paths = [f"/doc{i}" for i in range(12)]
+    for n, path in enumerate(paths):
+        local_server.set(path, page(f"<p>Document {n}.</p>"))
+    config = make_config(local_server, paths=paths)
+    pool = GatedPool()
+    threading.Timer(1.0, pool.gate.set).start()  # a backlog builds up while the worker is held
+    try:
+        results = run(config, archive, executor=pool)
+    finally:
+        pool.shutdown()
+    assert [r.outcome for r in results] == ["first"] * 12
+    backlog = monitor_module.WORKER_BACKLOG
+    assert all(pool.worker_packs[: backlog + 1]), "the worker packs while it keeps up"
+    assert False in pool.worker_packs, "past a backlog the checking process packs"
+    for n in range(len(paths)):  # wherever they were packed, the bodies read back exactly
+        fetch = archive.fetches(f"acme/doc{n}")[0]
+        assert archive.snapshot(fetch["snapshot_sha256"])[0] == page(f"<p>Document {n}.</p>")
 
 
 @pytest.mark.skipif(not hasattr(fcntl, "F_GETPIPE_SZ"), reason="pipe sizes are a Linux feature")

@@ -82,7 +82,7 @@ def extract_text(
 
 def extract_first(
     pages: Sequence[tuple[bytes, str | None, str | None, Any]],
-    keyframes: Sequence[tuple[str, bytes] | None],
+    keyframes: Sequence[tuple[str, bytes] | None] | None,
     service: str,
 ) -> tuple[Extracted, Derived]:
     """A document's first version in one trip to a worker: :func:`extract_text` of its pages, and what

@@ -31,7 +31,7 @@ import multiprocessing
 import os
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -106,6 +106,10 @@ def new_change(derived: Derived) -> NewChange | None:
 
 
 PIPE_SIZE = 1 << 20  # bytes of room in each of the worker pool's pipes (see _widen_pipes)
+# Unfinished tasks per worker past which the workers are behind (see ``Monitor._worker_behind``). Fetches end
+# in bursts, so a few wait now and then even when the workers keep up (an unchanged pass: mostly 0 to 4); on a
+# first pass, where the workers set the pace, the backlog grows to the number of checks in progress.
+WORKER_BACKLOG = 4
 AUTO_WORKERS_FROM = 16  # documents in a run from which a worker process pays for its start-up
 
 
@@ -178,6 +182,7 @@ class Monitor:
     _own_fetcher: bool = field(default=False, init=False)
     _checkpoints: contextlib.AbstractContextManager[None] | None = field(default=None, init=False, repr=False)
     _slots: asyncio.Semaphore = field(init=False, repr=False)
+    _in_executor: set[Future[Any]] = field(default_factory=set, init=False, repr=False)  # tasks not yet done
 
     def __post_init__(self) -> None:
         if self.confirm_delay is not None and self.confirm_delay < 0:
@@ -277,8 +282,9 @@ class Monitor:
         if state.latest_version_id is not None and state.latest_extractor_version != EXTRACTOR_VERSION:
             old_text = self._current_text(doc, state, versions, changes)
         known_digest = state.text_digest if not versions else None
-        # The worker also packs the bodies for storage, against their pages' keyframes.
-        keyframes = [self.archive.keyframe(doc.id, r.url) for r in results]
+        # The worker also packs the bodies for storage, against their pages' keyframes, unless it has work
+        # waiting: then this process packs them as it records them (see ``_worker_behind``).
+        keyframes = None if self._worker_behind() else [self.archive.keyframe(doc.id, r.url) for r in results]
         first: Derived | None = None
         try:
             if state.latest_version_id is None:  # a first version: its text and its stance in one trip
@@ -288,7 +294,9 @@ class Monitor:
         except ExtractError as exc:
             return self._record_error(doc, state, results, "extraction", str(exc), started)
         text, text_sha, digest = extracted.text, extracted.sha256, extracted.digest
-        packed = dict(zip((r.body_sha256 for r in results), extracted.packed, strict=True))
+        packed = dict(
+            zip((r.body_sha256 for r in results), extracted.packed or [None] * len(results), strict=True)
+        )
         current_sha = sha256_hex(old_text) if old_text is not None else state.latest_sha256
         # None: the same markup as the latest version's, so the same text (never with a re-derived version)
         same_text = text is None or (state.latest_version_id is not None and text_sha == current_sha)
@@ -471,8 +479,20 @@ class Monitor:
     async def _run(self, func: Callable[..., Any], *args: Any) -> Any:
         if self.executor is None:
             return func(*args)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, func, *args)
+        future = self.executor.submit(func, *args)
+        # Counted until the executor has the result (its own thread marks it done), not until this event
+        # loop gets round to it: a busy loop must not make the workers look behind.
+        self._in_executor.add(future)
+        future.add_done_callback(self._in_executor.discard)
+        return await asyncio.wrap_future(future)
+
+    def _worker_behind(self) -> bool:
+        """Whether the worker processes have a backlog (more than ``WORKER_BACKLOG`` unfinished tasks each).
+        The checking process then packs the fetched bodies itself: on a first pass the worker, which renders
+        and analyses every page, sets the pace, while this process has time to spare."""
+        if self.executor is None:
+            return False
+        return len(self._in_executor) > WORKER_BACKLOG * getattr(self.executor, "_max_workers", 1)
 
     # -- recording ---------------------------------------------------------------------------------------
 
