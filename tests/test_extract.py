@@ -379,3 +379,22 @@ def test_every_ascii_character_is_collapsed_as_a_split_and_join_would() -> None:
     for code in range(128):
         for text in (f"a{chr(code)}b", f"{chr(code)}ab", f"ab{chr(code)}", f"a {chr(code)} b"):
             assert extract_module._collapse_spaces(text) == " ".join(text.split()), repr(text)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "<html><body><main><p>Café, naïve – “quoted” 😀</p></main></body></html>".encode(),
+        # the HTTP header's UTF-8 outranks the page's own declaration, parsed as bytes or as text
+        '<html><head><meta charset="iso-8859-1"></head><body><p>Données — ok</p></body></html>'.encode(),
+        '<?xml version="1.0" encoding="iso-8859-1"?><html><body><p>Ünïcödé</p></body></html>'.encode(),
+        b"\xef\xbb\xbf<html><body><p>with a byte-order mark</p></body></html>",
+        "<html><body><p>caf\u00e9</p></body></html>".encode("latin-1"),  # not UTF-8: decoded first
+    ],
+)
+def test_a_utf8_body_parsed_as_bytes_gives_the_text_of_its_decoded_text(body: bytes) -> None:
+    decoded = extract_module._decode(body, "utf-8")
+    assert extract(body, charset="utf-8") == extract(decoded)
+    source = Source(url="https://example.com/terms")
+    as_bytes = extract_pages_digest([(body, "text/html", "utf-8", source)])
+    assert as_bytes == extract_pages_digest([(decoded, "text/html", "utf-8", source)]), "same text and digest"
