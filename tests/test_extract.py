@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from lxml import etree
 
 from tosmonitor import extract as extract_module
 from tosmonitor.errors import ExtractError
@@ -279,6 +280,27 @@ def test_control_characters_and_deep_nesting() -> None:
     assert extract(deep) == "deep text\n"
     with pytest.raises(ExtractError, match="too deeply"):
         extract("<div>" * 1500 + "<p>x</p>" + "</div>" * 1500, rules=Rules(select=("body",)))
+
+
+@pytest.mark.parametrize(
+    ("ident", "banner"),
+    [
+        ("cookie-consent-banner", True),
+        ("OneTrust-Consent-SDK", True),  # a vendor's: whatever the kind
+        ("qc-cmp2-container", True),
+        ("Privacy-Notice", True),
+        ("gdpr bar", True),
+        ("cookie-policy", False),  # a topic without a banner's kind
+        ("barrier cookie", False),  # "bar" only as a word
+        ("privacy-bar modal", True),
+        ("main-content text-lg", False),
+        ("cookie-b\u00e4nner notice", True),  # not ASCII: the patterns themselves
+        ("\u00e9l\u00e9ment", False),
+    ],
+)
+def test_a_banner_is_told_by_its_id_and_classes(ident: str, banner: bool) -> None:
+    el = etree.fromstring(f"<div class='{ident}'><p>We use cookies.</p></div>")
+    assert extract_module._is_chrome(el) is banner
 
 
 def test_cookie_policy_sections_are_not_banners() -> None:

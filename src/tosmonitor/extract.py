@@ -485,6 +485,18 @@ _BANNER_KIND = re.compile(
 _BANNER_VENDOR = re.compile(
     r"onetrust|didomi|cookiebot|cookieyes|truste|osano|usercentrics|qc-cmp", re.IGNORECASE
 )
+# The two patterns' words, for ASCII text (see _is_chrome)
+_BANNER_TOPICS = ("cookie", "consent", "gdpr", "privacy")
+_BANNER_VENDORS = (
+    "onetrust",
+    "didomi",
+    "cookiebot",
+    "cookieyes",
+    "truste",
+    "osano",
+    "usercentrics",
+    "qc-cmp",
+)
 _BANNER_MAX_CHARS = 1500  # a cookie banner is short; a cookie *policy* section is not
 
 
@@ -537,8 +549,24 @@ def _is_chrome(el: etree._Element) -> bool:
     ident = (el.get("id") or "") + " " + (el.get("class") or "")
     if ident == " " or tag in ("body", "html", "main", "article"):
         return False
-    if _BANNER_VENDOR.search(ident) or (_BANNER_TOPIC.search(ident) and _BANNER_KIND.search(ident.lower())):
-        return _text_len(el) < _BANNER_MAX_CHARS
+    if ident.isascii():  # most: substring tests, quicker than the patterns on long class lists
+        low = ident.lower()
+        banner = _has_any(low, _BANNER_VENDORS) or (
+            _has_any(low, _BANNER_TOPICS) and bool(_BANNER_KIND.search(low))
+        )
+    else:
+        banner = bool(
+            _BANNER_VENDOR.search(ident)
+            or (_BANNER_TOPIC.search(ident) and _BANNER_KIND.search(ident.lower()))
+        )
+    return banner and _text_len(el) < _BANNER_MAX_CHARS
+
+
+def _has_any(text: str, words: tuple[str, ...]) -> bool:
+    """Whether ``text`` holds one of ``words`` (a plain loop: twice as quick as ``any`` over a generator)."""
+    for word in words:  # noqa: SIM110 - see the docstring
+        if word in text:
+            return True
     return False
 
 
