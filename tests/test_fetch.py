@@ -761,7 +761,16 @@ def test_every_fetcher_checks_https_certificates_with_authorities_loaded_once(
 
 @pytest.mark.parametrize(
     "text",
-    ["", " ", "a  b", "a \t\xa0 b", "\v\f\r", "one space each", "lines\n  stay \n\nlines", "a" + " " * 37 + "b"],
+    [
+        "",
+        " ",
+        "a  b",
+        "a \t\xa0 b",
+        "\v\f\r",
+        "one space each",
+        "lines\n  stay \n\nlines",
+        "a" + " " * 37 + "b",
+    ],
 )
 def test_space_runs_become_one_space_and_line_breaks_stay(text: str) -> None:
     assert fetch_module._collapse_space_runs(text) == fetch_module._SPACES.sub(" ", text)

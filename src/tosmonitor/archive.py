@@ -242,9 +242,8 @@ class NewVersion:
     training: str | None = None
     stance: dict[str, Any] | None = None
     sha256: str | None = None  # of ``text`` when already known
-    text_z: bytes | None = (
-        None  # ``text`` already compressed alone (codec "zstd"), for a version stored whole
-    )
+    # ``text`` already compressed alone (codec "zstd"), used when the version is stored whole
+    text_z: bytes | None = None
 
 
 @dataclass
