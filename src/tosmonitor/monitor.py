@@ -18,6 +18,10 @@ through :class:`Monitor`. The decisions are made here, in this order, for each d
    shorter than ``suspect_shrink`` of the latest one always waits): a page that blinks between two texts, or a
    broken render, records no version. A confirmed version keeps the time it was first seen.
 6. Otherwise: diff, analyse, and record the version, the change and its deliveries in one transaction.
+
+The CPU-bound steps (extract, diff, analyse) run in a worker process (``make_executor``), beside fetching and
+recording in this one. Packing the fetched bodies for storage goes to whichever has time to spare: the worker,
+unless it has a backlog (``WORKER_BACKLOG``), as on a first pass; then this process, as it records them.
 """
 
 from __future__ import annotations
