@@ -483,9 +483,8 @@ class Fetcher:
         if retries < 0 or host_spacing < 0 or backoff_base < 0 or max_retry_after < 0:
             raise ValueError("retries, host_spacing, backoff_base and max_retry_after must not be negative")
         self._session = session  # one for every host when given; else one per host (see _session_for)
-        self._sessions: dict[
-            str, tuple[aiohttp.ClientSession, dict[str, Any]]
-        ] = {}  # per host, with its proxy
+        # per host: its session, and the proxy options of its requests
+        self._sessions: dict[str, tuple[aiohttp.ClientSession, dict[str, Any]]] = {}
         self._slots = asyncio.Semaphore(concurrency)
         self._per_host = per_host
         self._spacing = host_spacing

@@ -192,10 +192,11 @@ _ANCHOR_WORDS = tuple(dict.fromkeys((*_TRAIN_WORDS, *_SHARE_WORDS)))
 _ANCHOR_WORD_STARTS = ("ai", "a.i", "ml")
 
 
-_ANCHORS = ahocorasick_rs.AhoCorasick((*_ANCHOR_WORDS, *_ANCHOR_WORD_STARTS))
+_ANCHOR_PATTERNS = (*_ANCHOR_WORDS, *_ANCHOR_WORD_STARTS)
+_ANCHORS = ahocorasick_rs.AhoCorasick(_ANCHOR_PATTERNS)
 # The same over bytes, for ASCII text: its byte offsets are its character offsets, and the scan skips the
 # conversion to UTF-8 and back (0.19 against 0.32 ms on a 90 KB text).
-_ASCII_ANCHORS = ahocorasick_rs.BytesAhoCorasick([p.encode() for p in (*_ANCHOR_WORDS, *_ANCHOR_WORD_STARTS)])
+_ASCII_ANCHORS = ahocorasick_rs.BytesAhoCorasick([p.encode() for p in _ANCHOR_PATTERNS])
 _FIRST_AT_WORD_START = len(_ANCHOR_WORDS)  # the patterns from this index on count only where a word starts
 
 
