@@ -93,6 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     root = corpus_dir(args.corpus) / "snapshots" / "fidelity"
     pairs = sorted(p for p in root.iterdir() if p.is_dir() and (not args.only or args.only in p.name))
+    if not pairs:
+        print(
+            f"no fidelity pair in {root}" + (f" whose name contains {args.only!r}" if args.only else ""),
+            file=sys.stderr,
+        )
+        return 2
     ratios = []
     low = []
     mismatched = []
@@ -108,10 +114,13 @@ def main(argv: list[str] | None = None) -> int:
         if ratio < 0.98:
             low.append((pair.name, ratio, missing, added))
     print()
-    print(
-        f"pairs: {len(ratios)}  median: {statistics.median(ratios):.4f}  worst: {min(ratios):.4f}  "
-        f"below 0.98: {len(low)}"
-    )
+    if ratios:
+        print(
+            f"pairs: {len(ratios)}  median: {statistics.median(ratios):.4f}  worst: {min(ratios):.4f}  "
+            f"below 0.98: {len(low)}"
+        )
+    else:
+        print(f"pairs: 0 (none of the {len(pairs)} pairs chosen could be measured)")
     if mismatched:
         print(f"(counting them as 0.0: {len(ratios) + len(mismatched)} pairs, worst 0.0000)")
         print(

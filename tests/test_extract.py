@@ -288,6 +288,10 @@ def test_control_characters_and_deep_nesting() -> None:
         ("cookie-consent-banner", True),
         ("OneTrust-Consent-SDK", True),  # a vendor's: whatever the kind
         ("qc-cmp2-container", True),
+        ("truste-consent-track", True),
+        ("truste_box_overlay", True),
+        ("trusted-partners", False),  # a vendor's name only as part of a word
+        ("untrusted-notice", False),
         ("Privacy-Notice", True),
         ("gdpr bar", True),
         ("cookie-policy", False),  # a topic without a banner's kind

@@ -483,7 +483,7 @@ _BANNER_KIND = re.compile(
     r"banner|bar\b|notice|popup|pop-up|modal|dialog|overlay|prompt|consent|notification"
 )
 _BANNER_VENDOR = re.compile(
-    r"onetrust|didomi|cookiebot|cookieyes|truste|osano|usercentrics|qc-cmp", re.IGNORECASE
+    r"onetrust|didomi|cookiebot|cookieyes|truste[-_]|trustarc|osano|usercentrics|qc-cmp", re.IGNORECASE
 )
 # The two patterns' words, for ASCII text (see _is_chrome)
 _BANNER_TOPICS = ("cookie", "consent", "gdpr", "privacy")
@@ -492,7 +492,9 @@ _BANNER_VENDORS = (
     "didomi",
     "cookiebot",
     "cookieyes",
-    "truste",
+    "truste-",  # TrustArc's ids and classes; a bare "truste" is also in "trusted"
+    "truste_",
+    "trustarc",
     "osano",
     "usercentrics",
     "qc-cmp",
