@@ -300,9 +300,39 @@ def test_a_shared_history_gives_the_same_comparisons_along_a_document():
         history = History()
         for old, new in zip(texts, texts[1:], strict=False):
             assert compare(old, new, service="Acme", history=history) == compare(old, new, service="Acme")
-            assert history.last is not None and history.last[0] == new, (
-                "the new side is kept for the next pair"
-            )
+            assert new in history.profiles, "the new side is kept for the next pair"
+
+
+def _fixture_pairs() -> list[tuple[str, str]]:
+    pairs = []
+    for folder in sorted(_POLICIES.iterdir()):
+        texts = [p.read_text(encoding="utf-8") for p in sorted(folder.glob("v*.md"))]
+        pairs += list(zip(texts, texts[1:], strict=False))
+    return pairs
+
+
+def test_comparing_the_blocks_that_can_matter_gives_the_comparison_of_a_whole_reading(monkeypatch):
+    pairs = _fixture_pairs()
+    sparse = [compare(old, new, service="Acme") for old, new in pairs]
+    monkeypatch.setattr(History, "profile", lambda self, text, service: self.read(text, service)[1])
+    whole = [compare(old, new, service="Acme") for old, new in pairs]
+    assert sparse == whole
+    assert any(c.ai_training_change for c in sparse), "pairs with findings (and quotes) are among them"
+    assert any(c.changed and not c.ai_training_change for c in sparse)
+
+
+def test_a_change_away_from_the_ai_clauses_does_not_read_the_versions_whole():
+    old = (
+        "# Privacy\n\n## Delivery\n\nWe ship orders within five days.\n\n"
+        "## AI\n\nWe use your posts to train our AI models. You can turn this off in your settings.\n"
+    )
+    history = History()
+    moved_on = compare(old, old.replace("five days", "three days"), service="Acme", history=history)
+    assert moved_on.changed and not moved_on.ai_training_change
+    assert history.last is None, "no clause list was built: the two profiles are equal"
+    flipped = compare(old, old.replace(" You can turn this off in your settings.", ""), history=history)
+    assert flipped.ai_training_change and flipped.findings[0].old
+    assert history.last is not None, "a finding quotes clauses paired over the whole texts"
 
 
 def test_paragraph_keys_equal_the_whole_text_key_even_when_a_link_spans_a_blank_line():

@@ -110,8 +110,8 @@ def derive_from_text(
     """
     sha = sha256_hex(text)
     if old_text is None:
-        if history is not None:  # read whole: the next comparison along the history starts from this reading
-            stance = history.read(text, service)[1].stance
+        if history is not None:  # the next comparison along the history starts from this reading
+            stance = history.profile(text, service).stance
         else:
             stance = analysis.analyse(text, service=service)
         return _first_version(text, sha, stance.to_dict())

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from rapidfuzz.distance import Indel
 
 from ..sequence import SequenceMatcher
-from .detect import ClauseHit, detect
+from .detect import ClauseHit, detect, detect_text
 from .lexicon import REGIONS
 from .segment import Clause, segment
 from .stance import Profile, Stance, profile
@@ -104,7 +104,7 @@ def norm_key(text: str) -> str:
 @dataclass
 class History:
     """What consecutive comparisons of one document's versions share, so that a version is read once: clause
-    verdicts (most clauses carry over from version to version), normalised paragraphs, and the last version
+    verdicts (most clauses carry over from version to version), normalised paragraphs, and the last versions
     read (the old side of the next comparison). Bounded: the caches start afresh past ``LIMIT`` entries."""
 
     LIMIT = 50_000
@@ -114,9 +114,10 @@ class History:
     ratios: dict[tuple[str, str], float] = field(default_factory=dict)
     grouped: dict[str, list[str] | None] = field(default_factory=dict)  # paragraph groups of the last texts
     last: tuple[str, list[Clause], Profile] | None = None
+    profiles: dict[str, Profile] = field(default_factory=dict)  # of the last two texts
 
     def read(self, text: str, service: str | None) -> tuple[list[Clause], Profile]:
-        """The clauses and profile of one version."""
+        """The clauses and profile of one version, every clause read (what :func:`align` pairs)."""
         if self.last is not None and self.last[0] == text:
             return self.last[1], self.last[2]
         if len(self.hits) > self.LIMIT:
@@ -125,6 +126,19 @@ class History:
         read = profile(detect(clauses, service=service, cache=self.hits))
         self.last = (text, clauses, read)
         return clauses, read
+
+    def profile(self, text: str, service: str | None) -> Profile:
+        """The profile of one version, from the blocks that can matter only (``detect_text``): equal to
+        :meth:`read`'s, with fewer hits (side clauses far from any training clause are not read)."""
+        found = self.profiles.get(text)
+        if found is None:
+            if len(self.hits) > self.LIMIT:
+                self.hits.clear()
+            found = profile(detect_text(text, service=service, cache=self.hits))
+            if len(self.profiles) >= 2:
+                self.profiles.pop(next(iter(self.profiles)))
+            self.profiles[text] = found
+        return found
 
     def key(self, text: str) -> str:
         """``norm_key(text)`` of a clause or paragraph, computed once."""
@@ -684,21 +698,25 @@ def compare(
     :returns: a :class:`Comparison` whose ``to_dict()`` is the ``compare --json`` contract.
     """
     history = history or History()
-    old_clauses, a = history.read(old_text, service)
-    new_clauses, b = history.read(new_text, service)
+    a, b = history.profile(old_text, service), history.profile(new_text, service)
     changed = old_text != new_text
     cosmetic = changed and is_cosmetic(old_text, new_text, history)
     findings: list[Finding] = []
-    if (
-        changed
-        and not cosmetic
-        and _ai_keys(a, history) != _ai_keys(b, history)
-        or a.stance.training != b.stance.training
-    ):
-        # Only clauses that say something about AI training need pairing by similarity (for the quotes).
-        pairs = align(old_clauses, new_clauses, focus={h.clause.index for h in b.hits}, history=history)
-        q = _Quotes(a, b, pairs)
-        findings = _stance_findings(a, b, q) + _set_findings(a, b, q)
+    # Every finding stands on a field where the two profiles differ, so equal profiles give none; only then
+    # are both versions read whole, for the quotes (their clauses paired by similarity).
+    if a != b:
+        old_clauses, a = history.read(old_text, service)
+        new_clauses, b = history.read(new_text, service)
+        if (
+            changed
+            and not cosmetic
+            and _ai_keys(a, history) != _ai_keys(b, history)
+            or a.stance.training != b.stance.training
+        ):
+            # Only clauses that say something about AI training need pairing by similarity (for the quotes).
+            pairs = align(old_clauses, new_clauses, focus={h.clause.index for h in b.hits}, history=history)
+            q = _Quotes(a, b, pairs)
+            findings = _stance_findings(a, b, q) + _set_findings(a, b, q)
     findings.sort(key=lambda f: -SEVERITIES.index(f.severity))
     if findings:
         severity = _worst([f.severity for f in findings])
