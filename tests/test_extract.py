@@ -22,6 +22,7 @@ from tosmonitor.extract import (
     normalise_text,
     page_has_scripts,
     remove_dates,
+    selector_problem,
 )
 from tosmonitor.models import RangeSelector, Rules, Source
 
@@ -118,6 +119,31 @@ def test_invalid_selector_and_unknown_filter_are_errors() -> None:
         extract("<p>text</p>", rules=Rules(select=("p[",)))
     with pytest.raises(ExtractError, match="unknown filter"):
         extract("<p>text</p>", rules=Rules(filters=("shout",)))
+
+
+def test_a_selector_left_open_at_its_end_is_closed_as_in_css() -> None:
+    # Rules in the wild end inside a string, an attribute selector or a function; the end closes them.
+    page = (
+        "<main><p>Your data, explained.</p><img src='data:image/svg+xml;base64,PHN2Zz4=' alt='chevron'>"
+        "<img src='https://example.com/legal/icon_privacy.png' alt='privacy icon'>"
+        "<p class='note (old)'>Old note.</p><p class='keep'>We do not train models on your messages.</p></main>"
+    )
+    rules = Rules(
+        select=("main",),
+        remove=(
+            "img[src^='data:image/svg+xml",
+            'img[src="https://example.com/legal/icon_privacy.png"',
+            "p:not(.keep",
+        ),
+    )
+    assert extract(page, rules=rules) == "We do not train models on your messages.\n"
+    assert extract(page, rules=Rules(select=("p[class='note (old)'",))) == "Old note.\n"
+    for selector in rules.remove:
+        assert selector_problem(selector) is None, selector
+    # what is broken before the end stays an error, named as written
+    assert selector_problem("p[") is not None
+    assert selector_problem("a]b") is not None
+    assert "'a[title=\\'" in (selector_problem("a[title=\\") or "")
 
 
 def test_empty_result_is_an_error() -> None:

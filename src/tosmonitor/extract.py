@@ -299,12 +299,41 @@ def _parse(markup: str | bytes) -> etree._Element:
 # Selectors
 
 
+def _closed_at_end(selector: str) -> str:
+    """``selector`` with the string, ``[`` or ``(`` it leaves open at its end closed.
+
+    The end of a selector closes them in CSS (a parse error that browsers recover from), so a page's rules
+    can say ``img[src^='data:image/svg+xml`` and mean ``img[src^='data:image/svg+xml']``.
+    """
+    closers: list[str] = []
+    quote = None
+    i = 0
+    while i < len(selector):
+        char = selector[i]
+        if char == "\\":
+            if i == len(selector) - 1:  # an escape of nothing at the end is dropped, as in CSS
+                selector = selector[:-1]
+            i += 2
+            continue
+        if quote is not None:
+            if char == quote:
+                quote = None
+        elif char in "'\"":
+            quote = char
+        elif char in "[(":
+            closers.append("]" if char == "[" else ")")
+        elif closers and char == closers[-1]:
+            closers.pop()
+        i += 1
+    return selector + (quote or "") + "".join(reversed(closers))
+
+
 @lru_cache(maxsize=512)
 def _compile(selector: str) -> etree.XPath:
     from cssselect import GenericTranslator, SelectorError
 
     try:
-        xpath = GenericTranslator().css_to_xpath(selector)
+        xpath = GenericTranslator().css_to_xpath(_closed_at_end(selector))
     except SelectorError as exc:
         raise ExtractError(f"invalid CSS selector '{selector}': {exc}") from None
     return etree.XPath(xpath)
