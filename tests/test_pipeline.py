@@ -8,6 +8,8 @@ import dataclasses
 import fcntl
 import json
 import multiprocessing
+import os
+import signal
 import threading
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -539,6 +541,80 @@ def test_the_worker_pool_pipes_hold_a_whole_page():
 
 def _pipe_max_size() -> int:
     return int(Path("/proc/sys/fs/pipe-max-size").read_text())
+
+
+def test_a_worker_that_stops_is_replaced_and_the_checks_go_on(local_server, archive):
+    local_server.set("/privacy", page())
+    config = make_config(local_server)
+    before = {p.pid for p in multiprocessing.active_children()}
+    pool = make_executor(1, 100)
+    assert pool is not None
+    try:
+        [first] = run(config, archive, executor=pool)
+        assert first.outcome == "first"
+        [worker] = [p for p in multiprocessing.active_children() if p.pid not in before]
+        os.kill(worker.pid, signal.SIGKILL)  # as the out-of-memory killer would
+        worker.join(10)
+        local_server.set("/privacy", page(TRAINING))
+        [changed] = run(config, archive, executor=pool)
+    finally:
+        pool.shutdown()
+    assert changed.outcome == "changed", changed.error
+    assert archive.change(changed.change_id)["ai_training_change"] is True
+    assert not [p for p in multiprocessing.active_children() if p.pid not in before], (
+        "the pool started in place of the broken one was shut down with its monitor"
+    )
+
+
+def test_a_task_that_stops_the_worker_every_time_fails_alone(local_server, archive):
+    config = make_config(local_server)
+
+    async def go():
+        pool = make_executor(1, 100)
+        async with Monitor(config, archive, executor=pool) as monitor:
+            try:
+                with pytest.raises(monitor_module.WorkerStopped, match="stopped twice"):
+                    await monitor._run(os._exit, 3)  # a page that crashes the worker, each time
+                assert monitor.executor is not pool
+                return await monitor._run(len, "the next page")
+            finally:
+                assert pool is not None
+                pool.shutdown()
+
+    assert asyncio.run(go()) == len("the next page"), "the next task runs in a new worker"
+
+
+class FailingPool(ThreadPoolExecutor):
+    """Extraction that fails with an unexpected error for the pages whose body holds ``poison``."""
+
+    def __init__(self, poison: bytes) -> None:
+        super().__init__(max_workers=1)
+        self.poison = poison
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        if fn.__name__ == "extract_first" and self.poison in args[0][0][0]:
+
+            def bug(*_args):
+                raise ValueError("a bug this page brings out")
+
+            return super().submit(bug)
+        return super().submit(fn, *args, **kwargs)
+
+
+def test_a_page_that_brings_out_a_bug_is_an_error_of_its_own(local_server, archive):
+    local_server.set("/good", page())
+    local_server.set("/odd", page("<p>An odd page.</p>"))
+    config = make_config(local_server, paths=("/good", "/odd"))
+    pool = FailingPool(b"An odd page")
+    try:
+        good, odd = run(config, archive, executor=pool)
+    finally:
+        pool.shutdown()
+    assert good.outcome == "first"
+    assert (odd.outcome, odd.error_class) == ("error", "extraction")
+    assert odd.error == "the extractor failed on this page (ValueError: a bug this page brings out)"
+    assert archive.state("acme/doc1").consecutive_failures == 1
+    assert archive.fetches("acme/doc1")[0]["error"] == odd.error, "the attempt is in the fetch log"
 
 
 def test_a_first_record_along_a_history_is_read_once():

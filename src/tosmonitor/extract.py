@@ -176,7 +176,8 @@ def clean_url(url: str, *, strip_tokens: bool = False) -> str:
 
 
 def decode_cfemail(hexstr: str) -> str | None:
-    """The address hidden by Cloudflare's e-mail obfuscation (first byte is the XOR key), or None."""
+    """The address hidden by Cloudflare's e-mail obfuscation (first byte is the XOR key), or None (also when
+    what it hides holds a control character: no address does)."""
     try:
         data = bytes.fromhex(hexstr.strip())
     except ValueError:
@@ -185,9 +186,10 @@ def decode_cfemail(hexstr: str) -> str | None:
         return None
     key = data[0]
     try:
-        return bytes(b ^ key for b in data[1:]).decode("utf-8")
+        address = bytes(b ^ key for b in data[1:]).decode("utf-8")
     except UnicodeDecodeError:
         return None
+    return None if _CONTROL.search(address) or "\x0c" in address else address
 
 
 _DATE_WORDS = (
@@ -421,6 +423,30 @@ def _prune_range(root: etree._Element, s: float, e: float, *, keep_inside: bool)
         root.text = None
 
 
+# Control characters that lxml's HTML parser lets through into a text but refuses when a text is set: the
+# ones ``str.split`` takes for spaces become spaces (as the renderer would make them), the others go (as
+# ``normalise_text`` would drop them).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _xml_safe(text: str) -> str:
+    return _NOT_XML.sub(lambda m: " " if m.group() in "\x0b\x0c\x1c\x1d\x1e\x1f" else "", text)
+
+
+def _set_text(el: etree._Element, text: str) -> None:
+    try:
+        el.text = text
+    except ValueError:  # a control character from the page
+        el.text = _xml_safe(text)
+
+
+def _set_tail(el: etree._Element, tail: str | None) -> None:
+    try:
+        el.tail = tail
+    except ValueError:  # a control character from the page
+        el.tail = _xml_safe(tail or "")
+
+
 def _remove_keep_tail(el: etree._Element, tail: str | None) -> None:
     parent = el.getparent()
     if parent is None:
@@ -428,9 +454,9 @@ def _remove_keep_tail(el: etree._Element, tail: str | None) -> None:
     if tail:
         prev = el.getprevious()
         if prev is not None:
-            prev.tail = (prev.tail or "") + tail
+            _set_tail(prev, (prev.tail or "") + tail)
         else:
-            parent.text = (parent.text or "") + tail
+            _set_text(parent, (parent.text or "") + tail)
     parent.remove(el)
 
 
@@ -1022,7 +1048,7 @@ def _render(elements: Iterable[etree._Element], base_url: str | None, strip_toke
         else:
             renderer.block(el)
         renderer.flush()
-        el.tail = tail
+        _set_tail(el, tail)
     return renderer.text()
 
 

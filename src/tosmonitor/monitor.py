@@ -10,7 +10,8 @@ through :class:`Monitor`. The decisions are made here, in this order, for each d
 2. If every raw body is byte-identical to the pages of the latest version, the check is *unchanged* without
    parsing anything.
 3. Extract the text. An extraction error (selector matches nothing, empty text) is an *error* too; the raw
-   snapshot is kept for inspection.
+   snapshot is kept for inspection. So is any other failure to read the pages (a page that brings out a bug,
+   a worker that stops): it is recorded against that document, and the other checks go on.
 4. If the extractor changed since the latest version was recorded, re-derive that version from its own
    snapshots first: a different text is recorded as a *technical* version (never alerted).
 5. Same text hash as the latest version: *unchanged*. A different text is *suspect* until a second fetch
@@ -22,6 +23,7 @@ through :class:`Monitor`. The decisions are made here, in this order, for each d
 The CPU-bound steps (extract, diff, analyse) run in a worker process (``make_executor``), beside fetching and
 recording in this one. Packing the fetched bodies for storage goes to whichever has time to spare: the worker,
 unless it has a backlog (``WORKER_BACKLOG``), as on a first pass; then this process, as it records them.
+A worker that stops (killed, out of memory) breaks its pool: a new pool takes over and the tasks run again.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -107,6 +110,19 @@ def new_change(derived: Derived) -> NewChange | None:
         stance_before=comparison["before"],
         stance_after=comparison["after"],
     )
+
+
+class WorkerStopped(Exception):
+    """The worker process stopped while it ran a check's task, twice (see ``Monitor._run``)."""
+
+
+def _extraction_error(exc: Exception) -> str:
+    """What a check records when reading its pages failed: an ``ExtractError``'s own message, or for anything
+    else (a page that brings out a bug, a stopped worker) its type and message, so that one page never stops
+    the others."""
+    if isinstance(exc, ExtractError | WorkerStopped):
+        return str(exc)
+    return f"the extractor failed on this page ({type(exc).__name__}: {exc})"
 
 
 PIPE_SIZE = 1 << 20  # bytes of room in each of the worker pool's pipes (see _widen_pipes)
@@ -187,6 +203,7 @@ class Monitor:
     _checkpoints: contextlib.AbstractContextManager[None] | None = field(default=None, init=False, repr=False)
     _slots: asyncio.Semaphore = field(init=False, repr=False)
     _in_executor: set[Future[Any]] = field(default_factory=set, init=False, repr=False)  # tasks not yet done
+    _own_executor: bool = field(default=False, init=False)  # a pool started here in place of a broken one
 
     def __post_init__(self) -> None:
         if self.confirm_delay is not None and self.confirm_delay < 0:
@@ -214,6 +231,8 @@ class Monitor:
             self.fetcher = None
         if self.browser is not None:
             await self.browser.aclose()
+        if self._own_executor and self.executor is not None:
+            self.executor.shutdown(cancel_futures=True)
 
     async def check_all(self, documents: Sequence[DocumentSpec] | None = None) -> list[CheckSummary]:
         """Check the documents concurrently (politeness is the fetcher's job); results in input order."""
@@ -295,8 +314,8 @@ class Monitor:
                 extracted, first = await self._run(extract_first, pages, keyframes, doc.service)
             else:
                 extracted = await self._run(extract_text, pages, known_digest, keyframes)
-        except ExtractError as exc:
-            return self._record_error(doc, state, results, "extraction", str(exc), started)
+        except Exception as exc:
+            return self._record_error(doc, state, results, "extraction", _extraction_error(exc), started)
         text, text_sha, digest = extracted.text, extracted.sha256, extracted.digest
         packed = dict(
             zip((r.body_sha256 for r in results), extracted.packed or [None] * len(results), strict=True)
@@ -359,7 +378,10 @@ class Monitor:
         if first is not None:
             derived = first
         else:
-            derived = await self._run(derive_from_text, text, old_text, doc.service)
+            try:
+                derived = await self._run(derive_from_text, text, old_text, doc.service)
+            except Exception as exc:
+                return self._record_error(doc, state, results, "analysis", _extraction_error(exc), started)
         first_seen = state.suspect_since if text_sha == state.suspect_sha256 else None
         return self._record_versions(
             doc,
@@ -481,14 +503,34 @@ class Monitor:
         return rederived
 
     async def _run(self, func: Callable[..., Any], *args: Any) -> Any:
+        """``func(*args)`` in the worker pool (or here, without one).
+
+        A worker that stops (killed, out of memory, or crashed by a page) breaks the pool and every task in
+        it: a new pool is started and the task runs again once. Twice broken, it raises ``WorkerStopped``.
+        """
         if self.executor is None:
             return func(*args)
-        future = self.executor.submit(func, *args)
-        # Counted until the executor has the result (its own thread marks it done), not until this event
-        # loop gets round to it: a busy loop must not make the workers look behind.
-        self._in_executor.add(future)
-        future.add_done_callback(self._in_executor.discard)
-        return await asyncio.wrap_future(future)
+        for _attempt in range(2):
+            executor = self.executor
+            try:
+                future = executor.submit(func, *args)
+                # Counted until the executor has the result (its own thread marks it done), not until this
+                # event loop gets round to it: a busy loop must not make the workers look behind.
+                self._in_executor.add(future)
+                future.add_done_callback(self._in_executor.discard)
+                return await asyncio.wrap_future(future)
+            except BrokenProcessPool:
+                self._replace_executor(executor)
+        raise WorkerStopped("the worker process stopped twice while reading this page; a new one was started")
+
+    def _replace_executor(self, broken: Executor) -> None:
+        """A new worker pool in place of ``broken`` (once, however many of its tasks report it)."""
+        if self.executor is not broken:
+            return
+        workers = getattr(broken, "_max_workers", 1)
+        broken.shutdown(wait=False, cancel_futures=True)
+        self.executor = make_executor(workers, workers)
+        self._own_executor = True
 
     def _worker_behind(self) -> bool:
         """Whether the worker processes have a backlog (more than ``WORKER_BACKLOG`` unfinished tasks each).

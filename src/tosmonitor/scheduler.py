@@ -303,8 +303,8 @@ class Daemon:
             server.close()
             await server.wait_closed()
         await self.fetcher.aclose()
-        if self.executor is not None:
-            self.executor.shutdown(cancel_futures=True)
+        for executor in {id(e): e for e in (self.executor, self.monitor.executor) if e is not None}.values():
+            executor.shutdown(cancel_futures=True)  # the monitor's own: one it started after a worker stopped
         if self.browser is not None:
             await self.browser.aclose()
         self.archive.close()
