@@ -308,6 +308,20 @@ def test_control_characters_and_deep_nesting() -> None:
         extract("<div>" * 1500 + "<p>x</p>" + "</div>" * 1500, rules=Rules(select=("body",)))
 
 
+@pytest.mark.parametrize("first", ["main", "section", "article", "c-consent-free-app"])
+def test_a_page_without_a_body_tag_starts_its_body_at_its_first_content(first: str) -> None:
+    # <html>, <head> and <body> tags may be left out; the body starts at the first element that is not
+    # for the head, an HTML5 or custom one too.
+    page = (
+        f"<!doctype html><meta charset=utf-8><title>Terms</title><link rel=stylesheet href=a.css>"
+        f"<{first}><h1>Terms</h1><p>We do not train models on your messages.</p></{first}><p>Last line.</p>"
+    )
+    expected = "# Terms\n\nWe do not train models on your messages.\n\nLast line.\n"
+    assert extract(page).startswith("# Terms\n\nWe do not train models on your messages.\n")
+    assert extract(page, rules=Rules(select=("h1", "p"))) == expected
+    assert extract(page, rules=Rules(select=(first,))) == expected.replace("\n\nLast line.", "")
+
+
 def test_control_characters_next_to_what_extraction_drops_or_sets() -> None:
     # lxml's parser keeps a control character in a text, but refuses one when a text is set: around a
     # dropped script, after a selected element, or in an obfuscated address.

@@ -294,7 +294,32 @@ def _parse(markup: str | bytes) -> etree._Element:
         raise ExtractError(f"the page cannot be parsed as HTML ({exc})") from exc
     if root is None:
         raise ExtractError("the page holds no HTML elements")
+    _end_head_at_content(root)
     return root
+
+
+# What may stand in <head>; any other element starts the body (HTML's rule when a page leaves out <body>).
+_HEAD_TAGS = frozenset({"title", "meta", "link", "style", "script", "base", "noscript", "template"})
+
+
+def _end_head_at_content(root: etree._Element) -> None:
+    """Move to the start of <body> what the parser left in <head> from the first element that cannot stand
+    there. libxml2 does not know HTML5's elements: on a page without a <body> tag it keeps ``<main>``,
+    ``<section>`` or a custom element (and all in it) in <head>, which is not shown."""
+    head = root.find("head")
+    if head is None:
+        return
+    place = next(
+        (n for n, child in enumerate(head) if isinstance(child.tag, str) and child.tag not in _HEAD_TAGS),
+        None,
+    )
+    if place is None:
+        return
+    body = root.find("body")
+    if body is None:
+        body = etree.SubElement(root, "body")
+    for offset, el in enumerate(head[place:]):
+        body.insert(offset, el)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -1018,9 +1043,24 @@ class _Renderer:
         lead = " " if a.text and a.text[:1].isspace() else ""
         if not href or href.startswith("#") or href.lower().startswith(("javascript:", "data:")):
             return lead + text
-        url = urljoin(self.base_url, href) if self.base_url else href
+        url = _absolute(self.base_url, href) if self.base_url else href
         url = clean_url(url, strip_tokens=self.strip_tokens).replace(" ", "%20").replace(")", "%29")
         return f"{lead}[{text.translate(_MD_LINK_TEXT)}]({url})"
+
+
+def _scheme(url: str) -> str:
+    try:
+        return urlsplit(url).scheme
+    except ValueError:
+        return ""
+
+
+def _absolute(base_url: str, href: str) -> str:
+    """``href`` made absolute against ``base_url``; as written when it is not a URL (``http://[x``)."""
+    try:
+        return urljoin(base_url, href)
+    except ValueError:
+        return href
 
 
 def _starts_or_ends_space(a: etree._Element) -> bool:
@@ -1083,7 +1123,7 @@ def _select_content(
     root = _parse(markup)
     if base_url is None:
         base = root.find(".//base[@href]")
-        if base is not None and urlsplit(base.get("href", "")).scheme:
+        if base is not None and _scheme(base.get("href", "")):
             base_url = base.get("href")
     explicit = bool(rules.select)
     _drop_invisible(root, hidden=not explicit)
