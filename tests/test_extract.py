@@ -158,6 +158,10 @@ def test_charset_of_non_utf8_input() -> None:
     assert extract(body, charset="windows-1252") == "Données personnelles – conservées\n"
     meta = b"<meta charset='iso-8859-1'><p>r\xe9sum\xe9</p>"
     assert extract(meta) == "résumé\n"
+    # a charset no codec has, in the headers or the page, gives way to the next one that decodes
+    bogus = b"<meta charset='utf8mb4'><p>r\xe9sum\xe9</p>"
+    assert extract(bogus, charset="none") == "résumé\n", "read as Windows-1252, the web's default"
+    assert extract(bogus, charset="latin-1") == "résumé\n"
 
 
 def test_text_plain_and_unknown_content_type() -> None:

@@ -244,7 +244,8 @@ def _decode_with(body: bytes | str, charset: str | None) -> tuple[str, str | Non
             return body.decode(name), name
         except (LookupError, UnicodeDecodeError):
             continue
-    return body.decode(candidates[0] if candidates else "cp1252", errors="replace"), None
+    known = [name for name in candidates if _is_codec(name)]  # not "utf8mb4", "none" or a typo
+    return body.decode(known[0] if known else "cp1252", errors="replace"), None
 
 
 def _markup(body: bytes | str, charset: str | None) -> bytes | str:
@@ -254,6 +255,15 @@ def _markup(body: bytes | str, charset: str | None) -> bytes | str:
     if codec is not None and _is_utf8(codec) and text.strip():
         return body
     return text
+
+
+@lru_cache(maxsize=64)
+def _is_codec(name: str) -> bool:
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        return False
+    return True
 
 
 @lru_cache(maxsize=64)
