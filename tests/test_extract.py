@@ -201,8 +201,9 @@ def test_javascript_links_lose_their_target() -> None:
     assert extract("<p><a href='javascript:void(0)'>Open settings</a></p>") == "Open settings\n"
 
 
-def make_pdf(pages: list[str]) -> bytes:
-    """A minimal valid PDF with one text line per page, written by hand."""
+def make_pdf(pages: list[str], stream_filter: str = "") -> bytes:
+    """A minimal valid PDF with one text line per page, written by hand (``stream_filter``: a filter named in
+    each content stream's dictionary)."""
     objects = ["<< /Type /Catalog /Pages 2 0 R >>", ""]
     kids = []
     for text in pages:
@@ -213,7 +214,7 @@ def make_pdf(pages: list[str]) -> bytes:
             f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {page_no + 1} 0 R "
             "/Resources << /Font << /F1 << /Type /Font /Subtype /Type1 /BaseFont /Helvetica >> >> >> >>"
         )
-        objects.append(f"<< /Length {len(content)} >>\nstream\n{content.decode()}\nendstream")
+        objects.append(f"<< /Length {len(content)}{stream_filter} >>\nstream\n{content.decode()}\nendstream")
     objects[1] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(kids)} >>"
     out = io.BytesIO()
     out.write(b"%PDF-1.4\n")
@@ -239,6 +240,9 @@ def test_pdf_text_in_page_order() -> None:
 def test_unreadable_pdf_is_an_error() -> None:
     with pytest.raises(ExtractError, match="PDF"):
         extract_pdf(b"%PDF-1.4 this is not really a pdf")
+    # whatever the PDF reader raises on a damaged file (here: a compression it does not know)
+    with pytest.raises(ExtractError, match=r"unreadable PDF \(NotImplementedError: .*NoSuchDecode"):
+        extract_pdf(make_pdf(["We keep your data."], stream_filter=" /Filter /NoSuchDecode"))
 
 
 def test_combine_two_pages() -> None:
