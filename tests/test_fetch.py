@@ -418,6 +418,18 @@ def test_redirect_loop_is_a_network_error(local_server: LocalServer) -> None:
     assert local_server.hits("/a") + local_server.hits("/b") == 11
 
 
+def test_a_redirect_to_an_address_that_cannot_be_followed_names_the_redirect(
+    local_server: LocalServer,
+) -> None:
+    local_server.redirect("/ftp", "ftp://files.example/policy.txt")
+    local_server.redirect("/broken", "http://[::1")
+    for path in ("/ftp", "/broken"):
+        result = fetch_one(local_server.url(path))
+        assert result.outcome is FetchOutcome.NETWORK_ERROR
+        assert (result.error or "").startswith("the site redirected to an address this client cannot follow")
+        assert local_server.hits(path) == 1, "not retried: the next attempt would be redirected the same way"
+
+
 def test_non_http_url_is_refused_without_a_request() -> None:
     result = fetch_one("ftp://files.example/policy.txt")
     assert result.outcome is FetchOutcome.NETWORK_ERROR and "http" in (result.error or "")

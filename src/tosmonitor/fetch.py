@@ -656,6 +656,14 @@ class Fetcher:
                 f"more than {MAX_REDIRECTS} redirects (a redirect loop, often a login or consent redirect); "
                 "open the URL in a browser and use the final address",
             )
+        except (
+            aiohttp.RedirectClientError
+        ) as exc:  # before InvalidURL: a redirect's target, not the url field
+            return _Attempt(
+                FetchOutcome.NETWORK_ERROR,
+                f"the site redirected to an address this client cannot follow ({exc}); open the URL in a "
+                "browser and use the final address",
+            )
         except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError) as exc:
             return _Attempt(
                 FetchOutcome.NETWORK_ERROR, f"cannot request this URL ({exc}); check the url field"
