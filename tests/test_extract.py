@@ -330,6 +330,21 @@ def test_a_page_without_a_body_tag_starts_its_body_at_its_first_content(first: s
     assert extract(page, rules=Rules(select=(first,))) == expected.replace("\n\nLast line.", "")
 
 
+def test_what_stands_in_a_table_outside_its_cells_comes_before_it() -> None:
+    # Browsers show it before the table; it used to be lost.
+    page = (
+        "<main><table><caption>Retention</caption>Periods below are maximums.<tr><th>Data</th><th>Kept</th></tr>"
+        "<tr><td>Posts</td><td>2 years</td></tr><p>Chats are kept for 30 days.</p>"
+        "<tr><td>Logs</td><td>90 days</td></tr><br>Backups follow the same periods.</table></main>"
+    )
+    assert extract(page, rules=Rules(select=("main",))) == (
+        "Periods below are maximums.\n\nChats are kept for 30 days.\n\nBackups follow the same periods.\n\n"
+        "Retention\n\n| Data | Kept |\n| --- | --- |\n| Posts | 2 years |\n| Logs | 90 days |\n"
+    )
+    in_a_form = "<main><table><form><tr><td>Posts</td><td>2 years</td></tr></form></table></main>"
+    assert extract(in_a_form, rules=Rules(select=("main",))) == "| Posts | 2 years |\n", "rows only once"
+
+
 def test_control_characters_next_to_what_extraction_drops_or_sets() -> None:
     # lxml's parser keeps a control character in a text, but refuses one when a text is set: around a
     # dropped script, after a selected element, or in an obfuscated address.

@@ -198,7 +198,7 @@ def _declarations(folder: Path) -> Path:
                 ],
                 "remove": ["nav"],
             },
-            "Broken Page": {"fetch": "https://harbour.test/broken", "select": ["div[unclosed"]},
+            "Broken Page": {"fetch": "https://harbour.test/broken", "select": ["div >> p"]},
         },
     }
     (folder / "Harbour.json").write_text(json.dumps(harbour), encoding="utf-8")

@@ -63,7 +63,10 @@ __all__ = [
     "page_has_scripts",
 ]
 
-EXTRACTOR_VERSION = "1"
+# Raised when a change to the extractor can change a stored text: each document's latest version is then
+# derived again from its own snapshots at its next check, and a different text is recorded as a technical
+# change, never alerted. 2: text that stands in a table outside its cells, and pages without a <body> tag.
+EXTRACTOR_VERSION = "2"
 KNOWN_FILTERS: frozenset[str] = frozenset(
     {"remove_query_params", "decode_emails", "remove_dates", "remove_session_tokens", "normalise_whitespace"}
 )
@@ -810,6 +813,8 @@ _BLOCK_TAGS = frozenset(
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 # blocks rendered as their content's text (the others: headings, lists, tables, ``pre``, ``hr``, quotes)
 _PLAIN_BLOCKS = _BLOCK_TAGS - set(_HEADINGS) - {"ul", "ol", "menu", "dir", "table", "pre", "hr", "blockquote"}
+_TABLE_PARTS = frozenset({"thead", "tbody", "tfoot", "tr"})
+_TABLE_CELLS = frozenset({"td", "th", "caption"})  # rendered as the table's own
 _SKIP_RENDER = frozenset({"img", "input", "picture", "source", "track", "area", "wbr", "col", "colgroup"})
 _WS = re.compile(r"[ \t\n\r\f\v]+")
 _BR = "\ue000"
@@ -992,6 +997,8 @@ class _Renderer:
         self.in_list -= 1
 
     def table(self, el: etree._Element) -> None:
+        self.fostered(el, el)
+        self.flush()
         rows = [r for r in el.iter("tr") if _owning_table(r) is el]
         caption = el.find("caption")
         if caption is not None:
@@ -1011,6 +1018,22 @@ class _Renderer:
                 lines.append("|" + " --- |" * len(cells))
         if lines:
             self.emit("\n".join(lines))
+
+    def fostered(self, table: etree._Element, part: etree._Element) -> None:
+        """What stands in ``table`` (in ``part`` of it) outside its cells and caption: text and elements that a
+        browser shows before the table (HTML moves them there), so they are rendered first rather than lost."""
+        if part.text and not part.text.isspace():
+            self.buf.append(part.text)
+        for child in part:
+            tag = child.tag
+            if isinstance(tag, str) and tag not in _TABLE_CELLS:
+                if tag in _TABLE_PARTS or any(_owning_table(row) is table for row in child.iter("tr")):
+                    self.fostered(table, child)  # the table's structure (or a form around its rows)
+                elif tag not in _SKIP_RENDER:
+                    self.block(child)  # with its tail
+                    continue
+            if child.tail and not child.tail.isspace():
+                self.buf.append(child.tail)
 
     def inline(self, el: etree._Element) -> str:
         """The element's content on one line (blocks, line breaks and nested tables become spaces)."""
