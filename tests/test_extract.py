@@ -330,6 +330,13 @@ def test_a_page_without_a_body_tag_starts_its_body_at_its_first_content(first: s
     assert extract(page, rules=Rules(select=(first,))) == expected.replace("\n\nLast line.", "")
 
 
+@pytest.mark.parametrize("body", [True, False])
+def test_nul_characters_and_end_br_tags_read_as_html_reads_them(body: bool) -> None:
+    page = "<p>We keep\x00 your data</br>for 30 days.</BR >Then we delete it.</p>"
+    expected = "We keep your data\nfor 30 days.\nThen we delete it.\n"
+    assert extract(page.encode() if body else page) == expected
+
+
 def test_what_stands_in_a_table_outside_its_cells_comes_before_it() -> None:
     # Browsers show it before the table; it used to be lost.
     page = (

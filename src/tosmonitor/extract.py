@@ -65,7 +65,8 @@ __all__ = [
 
 # Raised when a change to the extractor can change a stored text: each document's latest version is then
 # derived again from its own snapshots at its next check, and a different text is recorded as a technical
-# change, never alerted. 2: text that stands in a table outside its cells, and pages without a <body> tag.
+# change, never alerted. 2: text that stands in a table outside its cells, pages without a <body> tag, NUL
+# characters and ``</br>``.
 EXTRACTOR_VERSION = "2"
 KNOWN_FILTERS: frozenset[str] = frozenset(
     {"remove_query_params", "decode_emails", "remove_dates", "remove_session_tokens", "normalise_whitespace"}
@@ -293,7 +294,29 @@ _UTF8_PARSER = etree.HTMLParser(
 )
 
 
+# ``</br>`` is a line break in HTML (libxml2 drops it, and the words on each side run together).
+_END_BR = re.compile(r"</br\s*>", re.IGNORECASE)
+_END_BR_BYTES = re.compile(rb"</br\s*>", re.IGNORECASE)
+
+
+def _as_html_reads(markup: str | bytes) -> str | bytes:
+    """Two things HTML's parser does that libxml2 does not: it ignores NUL characters in text (libxml2 makes
+    them U+FFFD), and it reads an end tag ``</br>`` as ``<br>``. Each costs a scan only when present."""
+    if isinstance(markup, bytes):
+        if b"\x00" in markup:
+            markup = markup.replace(b"\x00", b"")
+        if b"</br" in markup or b"</BR" in markup or b"</Br" in markup:
+            markup = _END_BR_BYTES.sub(b"<br>", markup)
+        return markup
+    if "\x00" in markup:
+        markup = markup.replace("\x00", "")
+    if "</br" in markup or "</BR" in markup or "</Br" in markup:
+        markup = _END_BR.sub("<br>", markup)
+    return markup
+
+
 def _parse(markup: str | bytes) -> etree._Element:
+    markup = _as_html_reads(markup)
     if isinstance(markup, bytes):  # UTF-8, not blank (see _markup)
         parser = _UTF8_PARSER
     else:
