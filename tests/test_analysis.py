@@ -175,6 +175,20 @@ def test_retention(sentence, phrase, days):
             "We do not sell your personal information, and we do not use it to train third-party AI models.",
             "never",
         ),
+        (
+            "We will only use your content to train our AI models if you give us your explicit consent, "
+            "which you can withdraw at any time.",
+            "opt-in",
+        ),
+        (
+            "With your consent, we use your recordings to train our AI models. "
+            "You can withdraw your consent at any time in your settings.",
+            "opt-in",
+        ),
+        (  # no consent asked: withdrawing the consent it presumes is a way out of a default
+            "We use your recordings to train our AI models. You can withdraw your consent at any time in settings.",
+            "opt-out",
+        ),
     ],
 )
 def test_stance_inference(text, stance):

@@ -336,7 +336,14 @@ CONSENT = rx(
     r"written\s+|affirmative\s+|separate\s+)*(?:consent|permission|authori[sz]ation)\b|"
     r"\bopt(?:s|ed|ing)?[- ]?in\b|\bunless you (?:\w+ ){0,2}?(?:give|grant|provide) (?:us )?(?:your )?(?:\w+ )?(?:permission|consent)\b|\bunless you (?:\w+ )?(?:consent|authori[sz]e|agree|allow|choose|permit|opt in|enable)\b|"
     r"\bonly (?:if|when|where) you (?:\w+ ){0,2}(?:consent|agree|allow|choose|opt|enable|share|submit|give)\b|"
+    r"\b(?:if|where|when|once|after) you (?:have )?(?:\w+ )?(?:give|given|grant|granted|provide|provided) "
+    r"(?:us )?(?:your )?(?:\w+ )?(?:consent|permission)\b|\b(?:if|where|when|once|after) you (?:have )?consented\b|"
     r"\bif you (?:choose|decide|agree|elect) to (?:share|allow|contribute|participate|let)\b"
+)
+# Withdrawing consent given before: what makes consent consent, not a way to opt out of a default.
+CONSENT_WITHDRAWAL = rx(
+    r"\b(?:withdraw\w*|revok\w*|revocation|retract\w*)\b[^.]{0,40}?\bconsent\b|"
+    r"\bconsent\b[^.]{0,60}?\b(?:withdraw\w*|revok\w*|retract\w*)"
 )
 NOT_OPTED_OUT = rx(
     r"\b(?:you|users?|customers?|members?)\s+(?:do not|don['’]t|have not|haven['’]t|did not|didn['’]t|has not|hasn['’]t)\s+"

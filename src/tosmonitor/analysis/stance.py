@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .detect import NEIGHBOURS, ClauseHit, detect_text
-from .lexicon import REGIONS
+from .lexicon import CONSENT_WITHDRAWAL, REGIONS
 
 MAX_EVIDENCE = 6
 _PRIMARY_PARTIES = {"affiliates", "partners", "third-party collaborators", "licensees"}
@@ -83,6 +83,11 @@ def _sorted(values: set[str]) -> tuple[str, ...]:
     return tuple(sorted(values, key=lambda v: (v not in _PRIMARY_PARTIES, v.lower(), v)))
 
 
+def _withdraws_consent(permission: ClauseHit, side: ClauseHit) -> bool:
+    """Whether ``side`` only withdraws the consent that ``permission`` asks for (it is still opt-in)."""
+    return permission.consent and bool(CONSENT_WITHDRAWAL.search(side.text))
+
+
 def profile(hits: list[ClauseHit]) -> Profile:
     """Resolve clause hits into one version's profile and stance."""
     training = [h for h in hits if h.training and not h.ban]
@@ -104,7 +109,7 @@ def profile(hits: list[ClauseHit]) -> Profile:
     for h in training:
         if h in others:
             continue
-        if h.opt_out and not h.regional_right and not h.promise:
+        if h.opt_out and not h.regional_right and not h.promise and not _withdraws_consent(h, h):
             opt_out.update(h.opt_out)
             used.append(h)
         if h.retro_opt_out is not None:
@@ -119,7 +124,13 @@ def profile(hits: list[ClauseHit]) -> Profile:
             if not (o.training or o.relevant or abs(o.clause.index - h.clause.index) <= 1):
                 continue
             generic_objection = set(o.opt_out) <= {"objection"} and not o.training and not o.about_ai
-            if o.opt_out and not o.regional_right and not o.promise and not generic_objection:
+            if (
+                o.opt_out
+                and not o.regional_right
+                and not o.promise
+                and not generic_objection
+                and not _withdraws_consent(h, o)
+            ):
                 opt_out.update(o.opt_out)
                 used.append(o)
             regions.update(o.excluded_regions)
