@@ -189,6 +189,28 @@ def test_retention(sentence, phrase, days):
             "We use your recordings to train our AI models. You can withdraw your consent at any time in settings.",
             "opt-out",
         ),
+        # technologies built by machine learning, and model families, named without "AI" or "model"
+        (
+            "We use the voice recordings you provide to improve our speech recognition technology.",
+            "no-choice",
+        ),
+        ("Content you upload may be used to train our computer vision systems.", "no-choice"),
+        ("With your permission, we may use audio recordings to improve speech recognition models.", "opt-in"),
+        ("Your conversations help train our chatbot unless you turn off chat history.", "opt-out"),
+        (
+            "We use public posts to train Llama. You have the right to object to this use with this form.",
+            "opt-out",
+        ),
+        ("Your prompts may be used to improve Copilot and the underlying models.", "no-choice"),
+        ("We may use your photos to improve our AI-powered features.", "no-choice"),
+        ("You may choose to share your data with us to help train our foundation models.", "opt-in"),
+        (
+            "We use your activity to train our AI models. You can manage this in Settings > Privacy > AI training.",
+            "opt-out",
+        ),
+        # a use of the service, not training on its users' data
+        ("You may not use the service for building chatbots that engage in political lobbying.", "none"),
+        ("We train our support staff in speech etiquette.", "none"),
     ],
 )
 def test_stance_inference(text, stance):

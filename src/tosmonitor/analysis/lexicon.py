@@ -149,7 +149,8 @@ def rx(pattern: str) -> Guarded:
 # Cheap prefilter: a clause that matches none of these cannot be about AI training.
 # Both prefilters run on lower-cased text without IGNORECASE (much faster in ``re``).
 PREFILTER = re.compile(
-    r"train|tun(?:e|ing)|model|\ba\.?i\b|artificial|machine|learning|\bml\b|llm|generative|neural|algorithm"
+    r"train|tun(?:e|ing)|model|\ba\.?i\b|artificial|machine|learning|\bml\b|llm|generative|neural|recognition|"
+    r"computer vision|natural language|chatbot|algorithm"
 )
 
 # Clauses that qualify a neighbouring training clause (opt-outs, defaults, regional carve-outs).
@@ -162,7 +163,7 @@ SIDE_PREFILTER = re.compile(
 # matches ``low`` (a test in ``tests/test_analysis.py`` checks the equivalence).
 _PREFILTER_WORDS = (
     "train", "tune", "tuning", "model", "artificial", "machine", "learning", "llm", "generative", "neural",
-    "algorithm", "turn", "switch", "disabl", "toggle", "object", "default", "outside", "except", "exclud",
+    "recognition", "computer vision", "natural language", "chatbot", "algorithm", "turn", "switch", "disabl", "toggle", "object", "default", "outside", "except", "exclud",
     "other than", "withdr", "choice", "whether", "setting ", "settings ", "unsubscrib", "deactivat", "prevent",
     "stop", "if you do", "subject to", "you live", "located", "reside", "disclos",
 )  # fmt: skip
@@ -240,14 +241,22 @@ def might_matter(low: str) -> bool:
     return False
 
 
+# Technologies built by machine learning, named without "AI" or "model": "our speech recognition", "a chatbot".
+AI_TECHNOLOGY = (
+    r"(?:speech|voice|image|facial|face|object|pattern|handwriting)[- ]recognition|computer vision|"
+    r"natural language (?:processing|understanding|generation)|\bchatbots?\b"
+)
+# Model families trained on users' data in the news, named alone ("we use public posts to train Llama"); case
+# matters, so that a person named Claude or the word "bard" are not taken for them.
+MODEL_NAMES = r"(?-i:\b(?:Llama|Gemini|ChatGPT|GPT(?:-\d\w*)?|Copilot|Grok|Claude|Bard|Firefly)\b)"
 AI_TERM = rx(
     r"artificial[- ]intelligence|\bA\.?I\.?\b|\bGen ?AI\b|machine[- ]learning|\bML\b|\bLLMs?\b|generative|"
     r"(?:language|foundation(?:al)?|AI|ML|learning|predictive|base|our|its|their|the)\s+models?\b|\bmodels?\b|"
-    r"neural|algorithm"
+    r"neural|algorithm|" + AI_TECHNOLOGY + "|" + MODEL_NAMES
 )
 STRONG_AI = rx(
     r"artificial[- ]intelligence|\bA\.?I\.?\b|\bGen ?AI\b|machine[- ]learning|\bML\b|\bLLMs?\b|generative|"
-    r"\bmodels?\b|neural"
+    r"\bmodels?\b|neural|" + AI_TECHNOLOGY
 )
 # AI words without the bare "model" (which also means "model withdrawal form", "business model").
 AI_WORDS = rx(r"artificial[- ]intelligence|\bA\.?I\b|machine[- ]learning|\bML\b|\bLLMs?\b|generative|\btrain")
@@ -262,8 +271,14 @@ TRAIN_VERB = rx(
 DEVELOP_VERB = rx(r"\b(?:develop|improv|build|creat|enhanc|generaliz|generalis|refin)\w*")
 DEVELOP_AI = rx(
     r"\b(?:develop|improv|build|enhanc|generaliz|generalis|refin)\w*\b[^.;:]{0,80}?"
-    r"(?:artificial[- ]intelligence|machine[- ]learning|\bLLMs?\b|\b(?:our|its|their|the)\s+models\b|"
-    r"\b(?:A\.?I|ML|generative|language|foundation(?:al)?)\s+(?:AI\s+)?(?:models?|systems?|technolog\w+))"
+    r"(?:artificial[- ]intelligence|machine[- ]learning|\bLLMs?\b|"
+    r"\b(?:our|its|their|the)\s+(?:underlying\s+|own\s+|proprietary\s+|internal\s+|existing\s+|future\s+)?models\b|"
+    r"\b(?:A\.?I|ML|generative|language|foundation(?:al)?|recognition|vision|processing)\s+(?:AI\s+)?"
+    r"(?:models?|systems?|technolog\w+)|"
+    r"\bA\.?I\b[- ](?:powered|driven|based|enabled)\b|\bA\.?I\s+(?:features?|capabilities|products|tools|assistants?)\b|"
+    r"\b(?:our|its|their|the)\s+(?:"
+    + AI_TECHNOLOGY  # theirs: "build chatbots" alone is a use of the service, not training on its data
+    + r"))"
     r"|(?:artificial[- ]intelligence|\bA\.?I\b|machine[- ]learning|\bML\b)\s+(?:models?\s+)?(?:training|development)"
 )
 # "training" of people, not of models.
@@ -320,6 +335,7 @@ OPT_OUT = rx(
     r"\bwithdraw\w*|\bchoices? you (?:make|have made)\b|\byou (?:can |may |will be able to )?(?:control|choose|decide) whether\b|\b(?:in control of|control over|controls? (?:for|over)) (?:whether|how)\b|"
     r"\bprevent (?:us|your|such|this|the)\b|\bstop (?:us|your|the use|using)|\bchange (?:this|that|your)\s+(?:setting|preference)|"
     r"\bsettings?\b[^.]{0,60}\b(?:off|disable|control|choose|manage|turn|adjust)|\bif you (?:do not|don['’]t) want\b|"
+    r"\b(?:manage|control|adjust|change|update)\s+(?:this|it|that|your (?:choices?|preferences?))\b[^.]{0,40}\bsettings?\b|"
     r"\bimprove the model for everyone\b|\bdata for generative ai improvement\b|\bexercise your right\b"
 )
 OPT_OUT_MECHANISMS = {
@@ -338,7 +354,7 @@ CONSENT = rx(
     r"\bonly (?:if|when|where) you (?:\w+ ){0,2}(?:consent|agree|allow|choose|opt|enable|share|submit|give)\b|"
     r"\b(?:if|where|when|once|after) you (?:have )?(?:\w+ )?(?:give|given|grant|granted|provide|provided) "
     r"(?:us )?(?:your )?(?:\w+ )?(?:consent|permission)\b|\b(?:if|where|when|once|after) you (?:have )?consented\b|"
-    r"\bif you (?:choose|decide|agree|elect) to (?:share|allow|contribute|participate|let)\b"
+    r"\b(?:if you|you (?:may|can))\s+(?:choose|decide|agree|elect) to (?:share|allow|contribute|participate|let)\b"
 )
 # Withdrawing consent given before: what makes consent consent, not a way to opt out of a default.
 CONSENT_WITHDRAWAL = rx(
