@@ -13,10 +13,11 @@ from click.testing import CliRunner
 
 import tosmonitor.cli_research  # noqa: F401 - registers the commands on the group
 from localserver import LocalServer, RecordedRequest, Response
+from tosmonitor import imports as imports_module
 from tosmonitor.archive import Archive
 from tosmonitor.cli import cli
 from tosmonitor.config import parse_config
-from tosmonitor.errors import ConfigError, FetchError, InputError
+from tosmonitor.errors import ConfigError, FetchError, InputError, TosMonitorError
 from tosmonitor.imports import declarations_to_yaml, import_dataset, import_ota_versions, import_wayback
 from tosmonitor.models import Rules
 
@@ -79,6 +80,24 @@ def test_dataset_import_analyses_history_and_sends_nothing(tmp_path: Path) -> No
     assert _counts(archive)[3] == 0  # imported history queues no alerts
     again = import_dataset(archive, root)
     assert again.versions == 0 and _counts(archive)[1] == 5
+    archive.close()
+
+
+def _stop_the_worker(*_args: object) -> None:
+    os._exit(9)  # as the out-of-memory killer would stop it
+
+
+def test_a_worker_that_stops_during_an_import_leaves_it_to_resume(tmp_path: Path, monkeypatch) -> None:
+    root = _dataset(tmp_path / "data")
+    archive = Archive(tmp_path / "a.db")
+    monkeypatch.setattr(imports_module, "derive_chain", _stop_the_worker)
+    with pytest.raises(
+        TosMonitorError, match=r"a worker process stopped while reading the history of harbour/"
+    ):
+        import_dataset(archive, root, workers=2)
+    monkeypatch.undo()
+    report = import_dataset(archive, root, workers=2)
+    assert (report.documents, report.versions) == (3, 5), "the same command goes on"
     archive.close()
 
 

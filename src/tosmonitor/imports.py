@@ -25,6 +25,7 @@ import re
 import subprocess
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,7 +40,7 @@ from .archive import Archive, CheckRecord, NewChange, NewVersion, PageFetch, sha
 from .clock import parse_iso
 from .config import _OTA_FILTERS, KNOWN_FILTERS, parse_config, slugify
 from .derive import Derived, derive_from_text
-from .errors import ConfigError, FetchError, InputError
+from .errors import ConfigError, FetchError, InputError, TosMonitorError
 from .import_worker import DerivedStep, derive_chain
 from .models import FetchOutcome, FetchResult, Rules, Source
 from .monitor import new_change
@@ -336,7 +337,15 @@ def _import_documents(
                     for doc, items, st in queued
                 ]
                 for (doc, _items, _st), future in zip(queued, futures, strict=True):
-                    _write_steps(archive, doc, _steps(future.result(), extractor_version), report)
+                    try:
+                        derived = future.result()
+                    except BrokenProcessPool:
+                        raise TosMonitorError(
+                            f"a worker process stopped while reading the history of {doc.doc_id} (out of "
+                            f"memory?); the {report.documents} documents before it are imported: run the same "
+                            "command again to go on (with --workers 1 it takes less memory)"
+                        ) from None
+                    _write_steps(archive, doc, _steps(derived, extractor_version), report)
                     if progress:
                         progress(doc.doc_id)
             return
