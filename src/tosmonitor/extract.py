@@ -301,7 +301,7 @@ _END_BR_BYTES = re.compile(rb"</br\s*>", re.IGNORECASE)
 
 def _as_html_reads(markup: str | bytes) -> str | bytes:
     """Two things HTML's parser does that libxml2 does not: it ignores NUL characters in text (libxml2 makes
-    them U+FFFD), and it reads an end tag ``</br>`` as ``<br>``. Each costs a scan only when present."""
+    them U+FFFD), and it reads an end tag ``</br>`` as ``<br>``. The markup is copied only when it has one."""
     if isinstance(markup, bytes):
         if b"\x00" in markup:
             markup = markup.replace(b"\x00", b"")
@@ -1365,9 +1365,8 @@ def extract_pdf(data: bytes) -> str:
     try:
         reader = PdfReader(io.BytesIO(data))
         pages = [page.extract_text() or "" for page in reader.pages]
-    except (
-        Exception
-    ) as exc:  # a damaged file can raise anything from deep in the reader (NotImplementedError...)
+    # A damaged file can raise anything from deep in the reader (NotImplementedError for an unknown filter...).
+    except Exception as exc:
         raise ExtractError(f"unreadable PDF ({exc.__class__.__name__}: {exc})") from exc
     paragraphs = []
     for page in pages:

@@ -656,9 +656,8 @@ class Fetcher:
                 f"more than {MAX_REDIRECTS} redirects (a redirect loop, often a login or consent redirect); "
                 "open the URL in a browser and use the final address",
             )
-        except (
-            aiohttp.RedirectClientError
-        ) as exc:  # before InvalidURL: a redirect's target, not the url field
+        # Before InvalidURL, which it also is: the address is a redirect's target, not the url field.
+        except aiohttp.RedirectClientError as exc:
             return _Attempt(
                 FetchOutcome.NETWORK_ERROR,
                 f"the site redirected to an address this client cannot follow ({exc}); open the URL in a "

@@ -163,9 +163,10 @@ SIDE_PREFILTER = re.compile(
 # matches ``low`` (a test in ``tests/test_analysis.py`` checks the equivalence).
 _PREFILTER_WORDS = (
     "train", "tune", "tuning", "model", "artificial", "machine", "learning", "llm", "generative", "neural",
-    "recognition", "computer vision", "natural language", "chatbot", "algorithm", "turn", "switch", "disabl", "toggle", "object", "default", "outside", "except", "exclud",
-    "other than", "withdr", "choice", "whether", "setting ", "settings ", "unsubscrib", "deactivat", "prevent",
-    "stop", "if you do", "subject to", "you live", "located", "reside", "disclos",
+    "recognition", "computer vision", "natural language", "chatbot", "algorithm",
+    "turn", "switch", "disabl", "toggle", "object", "default", "outside", "except", "exclud", "other than",
+    "withdr", "choice", "whether", "setting ", "settings ", "unsubscrib", "deactivat", "prevent", "stop",
+    "if you do", "subject to", "you live", "located", "reside", "disclos",
 )  # fmt: skip
 _PREFILTER_BOUNDED = re.compile(r"\ba\.?i\b|\bml\b|\bopt|\bshar")
 _BOUNDED_HINTS = ("ai", "a.i", "ml", "opt", "shar")
@@ -276,8 +277,8 @@ DEVELOP_AI = rx(
     r"\b(?:A\.?I|ML|generative|language|foundation(?:al)?|recognition|vision|processing)\s+(?:AI\s+)?"
     r"(?:models?|systems?|technolog\w+)|"
     r"\bA\.?I\b[- ](?:powered|driven|based|enabled)\b|\bA\.?I\s+(?:features?|capabilities|products|tools|assistants?)\b|"
-    r"\b(?:our|its|their|the)\s+(?:"
-    + AI_TECHNOLOGY  # theirs: "build chatbots" alone is a use of the service, not training on its data
+    r"\b(?:our|its|their|the)\s+(?:"  # owned: "building chatbots" alone is a use of a service, not training
+    + AI_TECHNOLOGY
     + r"))"
     r"|(?:artificial[- ]intelligence|\bA\.?I\b|machine[- ]learning|\bML\b)\s+(?:models?\s+)?(?:training|development)"
 )
