@@ -134,6 +134,23 @@ def test_extract_prints_normalised_text(tmp_path):
     assert "Buy now" not in result.output and "Menu" not in result.output
 
 
+def test_extract_names_a_file_it_cannot_read_as_a_page(tmp_path):
+    binary = tmp_path / "photo.jpg"
+    binary.write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01" + bytes(range(256)) * 8)
+    result = invoke("extract", str(binary))
+    assert result.exit_code == 2
+    assert f"Error: {binary}: not an HTML page, a PDF or a text file (it holds binary data)" in result.output
+    notes = tmp_path / "notes.txt"
+    notes.write_text("We keep your data for 30 days.\n")
+    assert invoke("extract", str(notes)).output == "We keep your data for 30 days.\n"
+    result = invoke("extract", str(notes), "--select", "main")
+    assert result.exit_code == 2
+    assert "--select and --remove apply to HTML pages, and this file reads as plain text" in result.output
+    utf16 = tmp_path / "policy.txt"
+    utf16.write_bytes("We keep your data for 30 days.\n".encode("utf-16"))  # NUL bytes, after a BOM
+    assert invoke("extract", str(utf16)).output == "We keep your data for 30 days.\n"
+
+
 def test_extract_with_rules_json_combines_pages(tmp_path):
     one, two = tmp_path / "one.html", tmp_path / "two.html"
     one.write_text(PAGE.format(title="Part one", extra=""))
