@@ -436,12 +436,11 @@ def select(doc: Document) -> list[Address]:
     """
     anchors: set[Address] = set()
     for i in _anchor_candidates(doc):
-        low = doc.block(i).text.lower()
-        if lx.might_train(low) or lx.might_share(low):
+        if _block_might_train(doc.block(i).text):
             anchors.add(i)
             after, j = 0, doc.following(i)
             while j is not None and after < NEIGHBOURS:
-                if lx.might_matter(doc.block(j).text.lower()):
+                if _block_might_matter(doc.block(j).text):
                     anchors.add(j)
                 after += len(doc.clauses_of(j))
                 j = doc.following(j)
@@ -459,6 +458,18 @@ def select(doc: Document) -> list[Address]:
                 lead_needed = False
             j = doc.preceding(j)
     return sorted(keep)
+
+
+# Consecutive versions of a document share most blocks: each block's prefilter verdicts are found once.
+@lru_cache(maxsize=4096)
+def _block_might_train(text: str) -> bool:
+    low = text.lower()
+    return lx.might_train(low) or lx.might_share(low)
+
+
+@lru_cache(maxsize=4096)
+def _block_might_matter(text: str) -> bool:
+    return lx.might_matter(text.lower())
 
 
 def _anchor_candidates(doc: Document) -> list[Address]:
