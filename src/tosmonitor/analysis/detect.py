@@ -440,7 +440,7 @@ def select(doc: Document) -> list[Address]:
             anchors.add(i)
             after, j = 0, doc.following(i)
             while j is not None and after < NEIGHBOURS:
-                if _block_might_matter(doc.block(j).text):
+                if _might_matter(doc.block(j).text):
                     anchors.add(j)
                 after += len(doc.clauses_of(j))
                 j = doc.following(j)
@@ -460,16 +460,12 @@ def select(doc: Document) -> list[Address]:
     return sorted(keep)
 
 
-# Consecutive versions of a document share most blocks: each block's prefilter verdicts are found once.
+# Consecutive versions of a document share most blocks: each block's prefilter verdict is found once (and
+# ``_might_matter``'s, for the blocks after it).
 @lru_cache(maxsize=4096)
 def _block_might_train(text: str) -> bool:
     low = text.lower()
     return lx.might_train(low) or lx.might_share(low)
-
-
-@lru_cache(maxsize=4096)
-def _block_might_matter(text: str) -> bool:
-    return lx.might_matter(text.lower())
 
 
 def _anchor_candidates(doc: Document) -> list[Address]:
@@ -492,9 +488,9 @@ def detect_text(
     return detect(doc.clauses(select(doc)), service=service, cache=cache)
 
 
-@lru_cache(maxsize=2048)
-def _clause_might_matter(text: str) -> bool:
-    """``might_matter`` of a clause (consecutive versions of a document share most clauses)."""
+@lru_cache(maxsize=4096)
+def _might_matter(text: str) -> bool:
+    """``might_matter`` of a block or a clause (consecutive versions of a document share most of them)."""
     return lx.might_matter(text.lower())
 
 
@@ -514,7 +510,7 @@ def detect(
     for k, clause in enumerate(clauses):
         if clause.kind != "list_item":
             lead = plain(clause.text) if clause.text.rstrip(" *_").endswith(":") else ""
-        if not _clause_might_matter(clause.text):
+        if not _might_matter(clause.text):
             continue
         previous = clauses[k - 1].text if k else ""
         piece_lead = lead if clause.kind == "list_item" else ""
