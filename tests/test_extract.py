@@ -330,6 +330,17 @@ def test_a_page_without_a_body_tag_starts_its_body_at_its_first_content(first: s
     assert extract(page, rules=Rules(select=(first,))) == expected.replace("\n\nLast line.", "")
 
 
+def test_text_after_an_inline_element_that_holds_a_block_is_kept() -> None:
+    # a link around a card, an <em> around a paragraph: the text after them used to be lost
+    page = (
+        "<main><div>We use <em>data <p>from your posts</p></em> to train our models.</div>"
+        "<p>See <a href='/ai'><div>AI and you</div></a> for the settings.</p></main>"
+    )
+    assert extract(page, rules=Rules(select=("main",))) == (
+        "We use data\n\nfrom your posts\n\nto train our models.\n\nSee\n\nAI and you\n\nfor the settings.\n"
+    )
+
+
 @pytest.mark.parametrize("body", [True, False])
 def test_nul_characters_and_end_br_tags_read_as_html_reads_them(body: bool) -> None:
     page = "<p>We keep\x00 your data</br>for 30 days.</BR >Then we delete it.</p>"

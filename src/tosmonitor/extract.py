@@ -66,7 +66,7 @@ __all__ = [
 # Raised when a change to the extractor can change a stored text: each document's latest version is then
 # derived again from its own snapshots at its next check, and a different text is recorded as a technical
 # change, never alerted. 2: text that stands in a table outside its cells, pages without a <body> tag, NUL
-# characters and ``</br>``.
+# characters, ``</br>``, and the text after an inline element that holds a block.
 EXTRACTOR_VERSION = "2"
 KNOWN_FILTERS: frozenset[str] = frozenset(
     {"remove_query_params", "decode_emails", "remove_dates", "remove_session_tokens", "normalise_whitespace"}
@@ -887,7 +887,7 @@ class _Renderer:
         if not self.buf:
             return
         text = "".join(self.buf)
-        self.buf = []
+        self.buf.clear()  # in place: an inline element around a block holds this list for its tail
         self.emit_inline(text)
 
     def emit_inline(self, text: str) -> None:
