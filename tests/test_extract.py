@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import random
+import re
 from pathlib import Path
 
 import pytest
@@ -339,6 +341,54 @@ def test_text_after_an_inline_element_that_holds_a_block_is_kept() -> None:
     assert extract(page, rules=Rules(select=("main",))) == (
         "We use data\n\nfrom your posts\n\nto train our models.\n\nSee\n\nAI and you\n\nfor the settings.\n"
     )
+
+
+class RandomPage:
+    """Random nestings of inline and block elements, lists, tables and line breaks, each word written once
+    (``w1``, ``w2``...), for checking that the renderer keeps every word of the page once, apart."""
+
+    INLINE = ("span", "a", "em", "strong", "b", "label", "small", "code", "sup")
+    BLOCK = ("div", "p", "section", "h2", "blockquote", "article", "aside")
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.words = 0
+
+    def text(self) -> str:
+        first = self.words + 1
+        self.words += self.rng.randint(1, 3)
+        return " ".join(f"w{n}" for n in range(first, self.words + 1))
+
+    def content(self, depth: int) -> str:
+        return " ".join(self.node(depth) for _ in range(self.rng.randint(1, 4)))
+
+    def node(self, depth: int) -> str:
+        roll = self.rng.random()
+        if depth > 4 or roll < 0.25:
+            return self.text()
+        if roll < 0.35:
+            tag = self.rng.choice(("ul", "ol"))
+            items = "".join(f"<li>{self.content(depth + 1)}</li>" for _ in range(self.rng.randint(1, 3)))
+            return f"<{tag}>{items}</{tag}>"
+        if roll < 0.42:
+            cells = "".join(f"<td>{self.content(depth + 1)}</td>" for _ in range(self.rng.randint(1, 3)))
+            return f"<table><tr>{cells}</tr><tr><td>{self.content(depth + 1)}</td></tr></table>"
+        if roll < 0.47:
+            return "<br>"
+        tag = self.rng.choice(self.INLINE if self.rng.random() < 0.5 else self.BLOCK)
+        return f"<{tag}{' href=/x' if tag == 'a' else ''}>{self.content(depth + 1)}</{tag}>"
+
+
+def test_every_word_of_a_page_is_rendered_once_and_apart() -> None:
+    for seed in range(300):
+        page = RandomPage(seed)
+        html = f"<html><body>{page.content(0)}</body></html>"
+        if not page.words:  # only line breaks
+            continue
+        text = extract(html, rules=Rules(select=("body",)))
+        words = re.findall(r"w\d+", text)
+        assert sorted(words) == sorted(f"w{n}" for n in range(1, page.words + 1)), html
+        assert not re.search(r"w\d+w", text), f"two words run together: {html}"
 
 
 @pytest.mark.parametrize("body", [True, False])
