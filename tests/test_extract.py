@@ -343,12 +343,33 @@ def test_text_after_an_inline_element_that_holds_a_block_is_kept() -> None:
     )
 
 
+def test_a_pre_keeps_its_line_breaks_and_starts_a_line_at_each_block_in_it() -> None:
+    page = "<pre>line one\nline two<br>line three<div>in a block</div>after it</pre>"
+    assert (
+        extract(page, rules=Rules(select=("pre",)))
+        == "line one\nline two\nline three\nin a block\nafter it\n"
+    )
+
+
 class RandomPage:
     """Random nestings of inline and block elements, lists, tables and line breaks, each word written once
     (``w1``, ``w2``...), for checking that the renderer keeps every word of the page once, apart."""
 
-    INLINE = ("span", "a", "em", "strong", "b", "label", "small", "code", "sup")
-    BLOCK = ("div", "p", "section", "h2", "blockquote", "article", "aside")
+    INLINE = ("span", "a", "em", "strong", "b", "label", "small", "code", "sup", "q", "button", "font")
+    BLOCK = (
+        "div",
+        "p",
+        "section",
+        "h2",
+        "blockquote",
+        "article",
+        "aside",
+        "pre",
+        "dl",
+        "dd",
+        "li",
+        "details",
+    )
 
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)

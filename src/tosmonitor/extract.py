@@ -66,7 +66,7 @@ __all__ = [
 # Raised when a change to the extractor can change a stored text: each document's latest version is then
 # derived again from its own snapshots at its next check, and a different text is recorded as a technical
 # change, never alerted. 2: text that stands in a table outside its cells, pages without a <body> tag, NUL
-# characters, ``</br>``, and the text after an inline element that holds a block.
+# characters, ``</br>``, the text after an inline element that holds a block, and line breaks in ``<pre>``.
 EXTRACTOR_VERSION = "2"
 KNOWN_FILTERS: frozenset[str] = frozenset(
     {"remove_query_params", "decode_emails", "remove_dates", "remove_session_tokens", "normalise_whitespace"}
@@ -965,7 +965,7 @@ class _Renderer:
         elif tag == "table":
             self.table(el)
         elif tag == "pre":
-            text = "".join(el.itertext()).strip("\n")
+            text = _pre_text(el).strip("\n")
             if text.strip():
                 self.emit("\n".join(line.rstrip() for line in text.split("\n")), raw=True)
         elif tag == "hr":
@@ -1102,6 +1102,29 @@ class _Renderer:
         url = _absolute(self.base_url, href) if self.base_url else href
         url = clean_url(url, strip_tokens=self.strip_tokens).replace(" ", "%20").replace(")", "%29")
         return f"{lead}[{text.translate(_MD_LINK_TEXT)}]({url})"
+
+
+def _pre_text(pre: etree._Element) -> str:
+    """The text of a ``<pre>`` as shown: its own line breaks, and one where a ``<br>`` stands or a block inside
+    it (a list item, a paragraph) starts or ends."""
+    parts: list[str] = []
+
+    def walk(el: etree._Element) -> None:
+        if el.text:
+            parts.append(el.text)
+        for child in el:
+            if child.tag == "br":
+                parts.append("\n")
+            elif isinstance(child.tag, str) and child.tag not in _SKIP_RENDER:
+                block = child.tag in _BLOCK_TAGS
+                parts.append("\n" if block else "")
+                walk(child)
+                parts.append("\n" if block else "")
+            if child.tail:
+                parts.append(child.tail)
+
+    walk(pre)
+    return "".join(parts)
 
 
 def _scheme(url: str) -> str:
