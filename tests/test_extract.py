@@ -412,6 +412,42 @@ def test_every_word_of_a_page_is_rendered_once_and_apart() -> None:
         assert not re.search(r"w\d+w", text), f"two words run together: {html}"
 
 
+RANGES = {  # keyword arguments, and whether the start and the end element are in the range
+    "startBefore/endAfter": ({"start_before": "#s", "end_after": "#e"}, True, True),
+    "startAfter/endBefore": ({"start_after": "#s", "end_before": "#e"}, False, False),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(RANGES))
+def test_a_range_keeps_or_drops_exactly_the_words_between_its_ends(kind: str) -> None:
+    # Random pages with two marked words: a range selector keeps what stands between them in document order,
+    # however the two ends are nested (the tail of an end's last descendant included), and a range in
+    # ``remove`` keeps the rest.
+    arguments, with_start, with_end = RANGES[kind]
+    tried = 0
+    for seed in range(150):
+        page = RandomPage(seed)
+        body = page.content(0)
+        if page.words < 6:
+            continue
+        first, last = sorted(random.Random(seed).sample(range(1, page.words + 1), 2))
+        body = re.sub(rf"\bw{first}\b", f"<i id=s>START</i> w{first}", body, count=1)
+        body = re.sub(rf"\bw{last}\b", f"w{last} <i id=e>END</i>", body, count=1)
+        html = f"<html><body>{body}</body></html>"
+        tokens = re.findall(
+            r"START|END|w\d+", " ".join(etree.fromstring(html, etree.HTMLParser()).itertext())
+        )
+        if tokens.count("START") != 1 or tokens.count("END") != 1:
+            continue
+        start, end = tokens.index("START") + (not with_start), tokens.index("END") + with_end
+        selected = extract(html, rules=Rules(select=(RangeSelector(**arguments),)))
+        assert sorted(re.findall(r"START|END|w\d+", selected)) == sorted(tokens[start:end]), html
+        rest = extract(html, rules=Rules(select=("body",), remove=(RangeSelector(**arguments),)))
+        assert sorted(re.findall(r"START|END|w\d+", rest)) == sorted(tokens[:start] + tokens[end:]), html
+        tried += 1
+    assert tried > 100
+
+
 @pytest.mark.parametrize("body", [True, False])
 def test_nul_characters_and_end_br_tags_read_as_html_reads_them(body: bool) -> None:
     page = "<p>We keep\x00 your data</br>for 30 days.</BR >Then we delete it.</p>"

@@ -66,7 +66,8 @@ __all__ = [
 # Raised when a change to the extractor can change a stored text: each document's latest version is then
 # derived again from its own snapshots at its next check, and a different text is recorded as a technical
 # change, never alerted. 2: text that stands in a table outside its cells, pages without a <body> tag, NUL
-# characters, ``</br>``, the text after an inline element that holds a block, and line breaks in ``<pre>``.
+# characters, ``</br>``, the text after an inline element that holds a block, line breaks in ``<pre>``, and
+# range selectors whose ends are nested.
 EXTRACTOR_VERSION = "2"
 KNOWN_FILTERS: frozenset[str] = frozenset(
     {"remove_query_params", "decode_emails", "remove_dates", "remove_session_tokens", "normalise_whitespace"}
@@ -425,31 +426,27 @@ def _first(root: etree._Element, selector: str, role: str) -> etree._Element:
 
 
 def _positions(root: etree._Element) -> tuple[dict[etree._Element, int], dict[etree._Element, int]]:
-    """Pre-order index of every element and the index of the last element of its subtree."""
-    start: dict[etree._Element, int] = {}
-    last: dict[etree._Element, int] = {}
-    order: list[etree._Element] = []
-    for i, el in enumerate(root.iter()):
-        start[el] = i
-        order.append(el)
-    for el in reversed(order):
-        children = list(el)
-        last[el] = last[children[-1]] if children else start[el]
-    return start, last
+    """Where each element opens and closes in document order (``<a><b/></a>`` opens a at 0, b at 1, closes b
+    at 2 and a at 3). An element's text sits just after its opening, its tail just after its closing."""
+    opens: dict[etree._Element, int] = {}
+    closes: dict[etree._Element, int] = {}
+    for n, (event, el) in enumerate(etree.iterwalk(root, events=("start", "end"))):
+        (opens if event == "start" else closes)[el] = n
+    return opens, closes
 
 
 def _range_bounds(root: etree._Element, rng: RangeSelector) -> tuple[float, float]:
-    start, last = _positions(root)
+    opens, closes = _positions(root)
     if rng.start_before:
-        s = float(start[_first(root, rng.start_before, "startBefore")])
+        s = float(opens[_first(root, rng.start_before, "startBefore")])
     elif rng.start_after:
-        s = last[_first(root, rng.start_after, "startAfter")] + 0.75
+        s = closes[_first(root, rng.start_after, "startAfter")] + 0.25
     else:
         raise ExtractError("range selector needs startBefore or startAfter")
     if rng.end_before:
-        e = float(start[_first(root, rng.end_before, "endBefore")])
+        e = float(opens[_first(root, rng.end_before, "endBefore")])
     elif rng.end_after:
-        e = last[_first(root, rng.end_after, "endAfter")] + 0.75
+        e = closes[_first(root, rng.end_after, "endAfter")] + 0.25
     else:
         raise ExtractError("range selector needs endBefore or endAfter")
     return s, e
@@ -458,9 +455,10 @@ def _range_bounds(root: etree._Element, rng: RangeSelector) -> tuple[float, floa
 def _prune_range(root: etree._Element, s: float, e: float, *, keep_inside: bool) -> None:
     """Keep (``keep_inside``) or drop the content between positions ``s`` (inclusive) and ``e`` (exclusive).
 
-    An element at pre-order index ``i`` whose subtree ends at ``l`` spans ``[i, l + 0.25]``: its text sits
-    at ``i + 0.25`` and its tail at ``l + 0.75`` (DOM range boundary semantics)."""
-    start, last = _positions(root)
+    An element spans from its opening to its closing (see ``_positions``); its text sits at its opening
+    + 0.5 and its tail at its closing + 0.5, so the tail of an element's last child lies inside it, and its
+    own tail after it (DOM range boundary semantics)."""
+    opens, closes = _positions(root)
 
     def kept(pos: float) -> bool:
         return (s <= pos < e) == keep_inside
@@ -468,19 +466,19 @@ def _prune_range(root: etree._Element, s: float, e: float, *, keep_inside: bool)
     for el in list(root.iter()):
         if el is root:
             continue
-        i, end = start[el], last[el] + 0.25
-        if not kept(last[el] + 0.75):
+        first, final = opens[el], closes[el]
+        if not kept(final + 0.5):
             el.tail = None
-        within = s <= i and end < e
-        outside = end < s or i >= e
+        within = s <= first and final < e
+        outside = final < s or first >= e
         if (within and keep_inside) or (outside and not keep_inside):
             continue  # wholly kept: its descendants are too
         if (outside and keep_inside) or (within and not keep_inside):
-            _drop(el)
+            _drop(el)  # its tail, when kept, goes to its previous sibling or its parent
             continue
-        if not kept(i + 0.25):
+        if not kept(first + 0.5):
             el.text = None
-    if not kept(start[root] + 0.25):
+    if not kept(opens[root] + 0.5):
         root.text = None
 
 
