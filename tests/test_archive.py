@@ -428,8 +428,13 @@ def test_readonly_open_of_a_missing_archive_is_a_clear_error(tmp_path):
 def test_a_file_that_is_not_sqlite_is_a_clear_error(tmp_path):
     path = tmp_path / "notes.db"
     path.write_text("these are not the tables you are looking for\n" * 100)
-    with pytest.raises(ArchiveError, match="cannot open the archive"):
+    before = path.read_bytes()
+    with pytest.raises(ArchiveError) as raised:
         Archive(path)
+    assert str(raised.value) == f"{path}: cannot open the archive: file is not a database"
+    with pytest.raises(ArchiveError, match="cannot open the archive read-only: file is not a database"):
+        Archive(path, readonly=True)
+    assert path.read_bytes() == before, "the file is left as it was"
 
 
 def _hold_lock(path: str, ready, release) -> None:

@@ -332,10 +332,8 @@ class Archive:
         except Exception as exc:  # sqlite3.DatabaseError and friends
             if isinstance(exc, ArchiveError):
                 raise
-            mode = "read-only" if readonly else ""
-            raise ArchiveError(
-                f"{self.path}: cannot open the archive {mode}: {exc}".replace("  ", " ")
-            ) from exc
+            mode = " read-only" if readonly else ""
+            raise ArchiveError(f"{self.path}: cannot open the archive{mode}: {exc}") from exc
         self.readonly = readonly
         self._log_restart_wanted = threading.Event()  # set by background checkpoints
         self._text_cache: dict[int, bytes] = {}
