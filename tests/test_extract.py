@@ -67,6 +67,16 @@ def test_heuristic_drops_chrome_hidden_and_scripts() -> None:
     assert text.startswith("# Harbour Notes Privacy Notice\n")
 
 
+def test_a_page_kept_invisible_until_its_scripts_run_keeps_its_text() -> None:
+    # Many pages hide their body with ``visibility: hidden`` until a script has loaded (against a flash of
+    # unstyled content); a reader sees the text, so only ``display: none`` and the hidden attributes hide.
+    page = (
+        "<html><body style='visibility: hidden'><main><h1>Privacy</h1>"
+        "<p>We do not train models on your messages.</p><p style='display:none'>Old draft.</p></main></body></html>"
+    )
+    assert extract(page) == "# Privacy\n\nWe do not train models on your messages.\n"
+
+
 def test_rendering_of_lists_tables_br_and_links() -> None:
     text = heuristic_text()
     assert "- Account details\n  - your name\n  - your e-mail address\n- Notes" in text
