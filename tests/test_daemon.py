@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -203,3 +204,40 @@ def test_sighup_adds_a_document_and_rejects_a_broken_config(tmp_path, local_serv
     count = len(daemon.checks("acme/b"))
     daemon.wait_for(lambda e: len(daemon.checks("acme/b")) > count, timeout=8)  # the old config still runs
     assert daemon.stop() == 0
+
+
+def _workers_of(pid: int) -> list[int]:
+    """The daemon's worker processes (its children started by multiprocessing, not its resource tracker)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    found = []
+    for child in map(int, children):
+        with contextlib.suppress(OSError):
+            command = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ")
+            if b"multiprocessing" in command and b"resource_tracker" not in command:
+                found.append(child)
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads the process tree from /proc (Linux)")
+def test_a_worker_killed_under_the_daemon_is_replaced(tmp_path, local_server, daemons):
+    local_server.set("/a", PAGE.format(title="A"))
+    config = tmp_path / "targets.yaml"
+    settings = "settings:\n  confirm_delay: 0s\n"  # the changed page is confirmed at once
+    config.write_text(
+        targets_yaml({"A": local_server.url("/a")}, interval="1s").replace("settings:\n", settings)
+    )
+    daemon = daemons(config, tmp_path / "archive.db")
+    daemon.wait_for(lambda e: any(c.get("outcome") == "first" for c in daemon.checks("acme/a")))
+    [worker] = _workers_of(daemon.process.pid)
+    os.kill(worker, signal.SIGKILL)  # as the out-of-memory killer would
+    local_server.set("/a", PAGE.format(title="A, changed"))
+    changed = daemon.wait_for(lambda e: e.get("event") == "check" and e.get("outcome") == "changed")
+    assert changed["document"] == "acme/a"
+    assert not [e for e in daemon.events if e.get("event") == "check_crashed"]
+    [replacement] = _workers_of(daemon.process.pid)
+    assert replacement != worker
+    assert daemon.stop() == 0
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{replacement}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(f"/proc/{replacement}").exists(), "the replacement worker ends with the daemon"
