@@ -158,6 +158,16 @@ def test_a_selector_left_open_at_its_end_is_closed_as_in_css() -> None:
     assert "'a[title=\\'" in (selector_problem("a[title=\\") or "")
 
 
+def test_not_with_a_list_of_selectors_is_read_as_browsers_read_it() -> None:
+    page = (
+        "<main><p class='a'>Kept A.</p><p class='b'>Kept B.</p><p>Dropped.</p><p class='c'>Gone.</p></main>"
+    )
+    rules = Rules(select=("main",), remove=("p:not(.a, .b)",))
+    assert extract(page, rules=rules) == "Kept A.\n\nKept B.\n"
+    nested = Rules(select=("main",), remove=("p:not(:is(.a, .c), [class='b'])",))
+    assert extract(page, rules=nested) == "Kept A.\n\nKept B.\n\nGone.\n"
+
+
 def test_empty_result_is_an_error() -> None:
     with pytest.raises(ExtractError, match="empty"):
         extract("<html><body><script>x()</script><div> </div></body></html>")

@@ -392,12 +392,51 @@ def _closed_at_end(selector: str) -> str:
     return selector + (quote or "") + "".join(reversed(closers))
 
 
+def _top_level_split(text: str) -> list[str]:
+    """``text`` cut at its commas that stand outside brackets, parentheses and strings."""
+    parts, depth, quote, start, i = [], 0, None, 0, 0
+    while i < len(text):
+        char = text[i]
+        if char == "\\":
+            i += 2
+            continue
+        if quote is not None:
+            quote = None if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "([":
+            depth += 1
+        elif char in ")]":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+        i += 1
+    return [*parts, text[start:]]
+
+
+def _not_lists(selector: str) -> str:
+    """``:not(a, b)`` (a list, as browsers read it) as ``:not(a):not(b)``, which the CSS translator knows."""
+    out, i = [], 0
+    while (found := selector.lower().find(":not(", i)) >= 0:
+        depth, end = 0, found + 4
+        while end < len(selector):
+            depth += {"(": 1, ")": -1}.get(selector[end], 0)
+            if depth == 0:
+                break
+            end += 1
+        inner = _top_level_split(_not_lists(selector[found + 5 : end]))
+        out.append(selector[i:found] + "".join(f":not({part.strip()})" for part in inner))
+        i = end + 1
+    return "".join(out) + selector[i:]
+
+
 @lru_cache(maxsize=512)
 def _compile(selector: str) -> etree.XPath:
     from cssselect import GenericTranslator, SelectorError
 
     try:
-        xpath = GenericTranslator().css_to_xpath(_closed_at_end(selector))
+        xpath = GenericTranslator().css_to_xpath(_not_lists(_closed_at_end(selector)))
     except SelectorError as exc:
         raise ExtractError(f"invalid CSS selector '{selector}': {exc}") from None
     return etree.XPath(xpath)
