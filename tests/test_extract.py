@@ -166,6 +166,8 @@ def test_not_with_a_list_of_selectors_is_read_as_browsers_read_it() -> None:
     assert extract(page, rules=rules) == "Kept A.\n\nKept B.\n"
     nested = Rules(select=("main",), remove=("p:not(:is(.a, .c), [class='b'])",))
     assert extract(page, rules=nested) == "Kept A.\n\nKept B.\n\nGone.\n"
+    quoted = Rules(select=("main",), remove=("p:not([title=')'], .a, .b)",))  # a parenthesis in a string
+    assert extract(page, rules=quoted) == "Kept A.\n\nKept B.\n"
 
 
 def test_empty_result_is_an_error() -> None:

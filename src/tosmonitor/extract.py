@@ -363,20 +363,15 @@ def _end_head_at_content(root: etree._Element) -> None:
 # Selectors
 
 
-def _closed_at_end(selector: str) -> str:
-    """``selector`` with the string, ``[`` or ``(`` it leaves open at its end closed.
-
-    The end of a selector closes them in CSS (a parse error that browsers recover from), so a page's rules
-    can say ``img[src^='data:image/svg+xml`` and mean ``img[src^='data:image/svg+xml']``.
-    """
-    closers: list[str] = []
+def _outside_strings(selector: str) -> tuple[list[tuple[int, str]], str | None]:
+    """The characters of ``selector`` that stand outside its strings (escaped ones left out), with their
+    indexes, and the quote of a string still open at its end (None when there is none)."""
+    marks: list[tuple[int, str]] = []
     quote = None
     i = 0
     while i < len(selector):
         char = selector[i]
         if char == "\\":
-            if i == len(selector) - 1:  # an escape of nothing at the end is dropped, as in CSS
-                selector = selector[:-1]
             i += 2
             continue
         if quote is not None:
@@ -384,51 +379,61 @@ def _closed_at_end(selector: str) -> str:
                 quote = None
         elif char in "'\"":
             quote = char
-        elif char in "[(":
+        else:
+            marks.append((i, char))
+        i += 1
+    return marks, quote
+
+
+def _closed_at_end(selector: str) -> str:
+    """``selector`` with the string, ``[`` or ``(`` it leaves open at its end closed.
+
+    The end of a selector closes them in CSS (a parse error that browsers recover from), so a page's rules
+    can say ``img[src^='data:image/svg+xml`` and mean ``img[src^='data:image/svg+xml']``.
+    """
+    if (len(selector) - len(selector.rstrip("\\"))) % 2:  # an escape of nothing at the end is dropped
+        selector = selector[:-1]
+    marks, quote = _outside_strings(selector)
+    closers: list[str] = []
+    for _, char in marks:
+        if char in "[(":
             closers.append("]" if char == "[" else ")")
         elif closers and char == closers[-1]:
             closers.pop()
-        i += 1
     return selector + (quote or "") + "".join(reversed(closers))
 
 
 def _top_level_split(text: str) -> list[str]:
     """``text`` cut at its commas that stand outside brackets, parentheses and strings."""
-    parts, depth, quote, start, i = [], 0, None, 0, 0
-    while i < len(text):
-        char = text[i]
-        if char == "\\":
-            i += 2
-            continue
-        if quote is not None:
-            quote = None if char == quote else quote
-        elif char in "'\"":
-            quote = char
-        elif char in "([":
+    parts, depth, start = [], 0, 0
+    for index, char in _outside_strings(text)[0]:
+        if char in "([":
             depth += 1
         elif char in ")]":
             depth -= 1
-        elif char == "," and depth == 0:
-            parts.append(text[start:i])
-            start = i + 1
-        i += 1
+        elif char == "," and not depth:
+            parts.append(text[start:index])
+            start = index + 1
     return [*parts, text[start:]]
 
 
 def _not_lists(selector: str) -> str:
     """``:not(a, b)`` (a list, as browsers read it) as ``:not(a):not(b)``, which the CSS translator knows."""
-    out, i = [], 0
-    while (found := selector.lower().find(":not(", i)) >= 0:
-        depth, end = 0, found + 4
-        while end < len(selector):
-            depth += {"(": 1, ")": -1}.get(selector[end], 0)
-            if depth == 0:
+    marks, _ = _outside_strings(selector)
+    out, done = [], 0
+    for n, (index, _) in enumerate(marks):
+        if index < done or selector[index : index + 5].lower() != ":not(":
+            continue
+        depth, closed = 0, len(selector)
+        for later, char in marks[n + 4 :]:  # from its "("
+            depth += (char == "(") - (char == ")")
+            if not depth:
+                closed = later
                 break
-            end += 1
-        inner = _top_level_split(_not_lists(selector[found + 5 : end]))
-        out.append(selector[i:found] + "".join(f":not({part.strip()})" for part in inner))
-        i = end + 1
-    return "".join(out) + selector[i:]
+        parts = _top_level_split(selector[index + 5 : closed])
+        out.append(selector[done:index] + "".join(f":not({_not_lists(part.strip())})" for part in parts))
+        done = closed + 1
+    return "".join(out) + selector[done:]
 
 
 @lru_cache(maxsize=512)
