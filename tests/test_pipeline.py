@@ -592,7 +592,8 @@ class FailingPool(ThreadPoolExecutor):
         self.poison = poison
 
     def submit(self, fn, /, *args, **kwargs) -> Future:
-        if fn.__name__ == "extract_first" and self.poison in args[0][0][0]:
+        poisoned = fn.__name__ == "extract_first" and self.poison in args[0][0][0]
+        if poisoned or fn.__name__ == "derive_from_text" and self.poison.decode() in args[0]:
 
             def bug(*_args):
                 raise ValueError("a bug this page brings out")
@@ -615,6 +616,15 @@ def test_a_page_that_brings_out_a_bug_is_an_error_of_its_own(local_server, archi
     assert odd.error == "the extractor failed on this page (ValueError: a bug this page brings out)"
     assert archive.state("acme/doc1").consecutive_failures == 1
     assert archive.fetches("acme/doc1")[0]["error"] == odd.error, "the attempt is in the fetch log"
+    # the same bug in comparing a changed page with its last version
+    local_server.set("/good", page("<p>Now an odd page.</p>"))
+    pool = FailingPool(b"odd page")
+    try:
+        changed, _ = run(config, archive, executor=pool)
+    finally:
+        pool.shutdown()
+    assert (changed.outcome, changed.error_class) == ("error", "analysis")
+    assert changed.error == "the analysis failed on this page (ValueError: a bug this page brings out)"
 
 
 def test_a_first_record_along_a_history_is_read_once():

@@ -194,7 +194,7 @@ def decode_cfemail(hexstr: str) -> str | None:
         address = bytes(b ^ key for b in data[1:]).decode("utf-8")
     except UnicodeDecodeError:
         return None
-    return None if _CONTROL.search(address) or "\x0c" in address else address
+    return None if _NOT_XML.search(address) else address
 
 
 _DATE_WORDS = (
@@ -306,12 +306,12 @@ def _as_html_reads(markup: str | bytes) -> str | bytes:
     if isinstance(markup, bytes):
         if b"\x00" in markup:
             markup = markup.replace(b"\x00", b"")
-        if b"</br" in markup or b"</BR" in markup or b"</Br" in markup:
+        if b"</br" in markup or b"</BR" in markup or b"</Br" in markup or b"</bR" in markup:
             markup = _END_BR_BYTES.sub(b"<br>", markup)
         return markup
     if "\x00" in markup:
         markup = markup.replace("\x00", "")
-    if "</br" in markup or "</BR" in markup or "</Br" in markup:
+    if "</br" in markup or "</BR" in markup or "</Br" in markup or "</bR" in markup:
         markup = _END_BR.sub("<br>", markup)
     return markup
 

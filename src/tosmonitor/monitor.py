@@ -116,13 +116,13 @@ class WorkerStopped(Exception):
     """The worker process stopped while it ran a check's task, twice (see ``Monitor._run``)."""
 
 
-def _extraction_error(exc: Exception) -> str:
-    """What a check records when reading its pages failed: an ``ExtractError``'s own message, or for anything
-    else (a page that brings out a bug, a stopped worker) its type and message, so that one page never stops
-    the others."""
+def _failure(exc: Exception, step: str) -> str:
+    """What a check records when a step failed on its pages (``step``: "extractor" or "analysis"): an
+    ``ExtractError``'s own message, or for anything else (a page that brings out a bug, a stopped worker) its
+    type and message, so that one page never stops the others."""
     if isinstance(exc, ExtractError | WorkerStopped):
         return str(exc)
-    return f"the extractor failed on this page ({type(exc).__name__}: {exc})"
+    return f"the {step} failed on this page ({type(exc).__name__}: {exc})"
 
 
 PIPE_SIZE = 1 << 20  # bytes of room in each of the worker pool's pipes (see _widen_pipes)
@@ -315,7 +315,7 @@ class Monitor:
             else:
                 extracted = await self._run(extract_text, pages, known_digest, keyframes)
         except Exception as exc:
-            return self._record_error(doc, state, results, "extraction", _extraction_error(exc), started)
+            return self._record_error(doc, state, results, "extraction", _failure(exc, "extractor"), started)
         text, text_sha, digest = extracted.text, extracted.sha256, extracted.digest
         packed = dict(
             zip((r.body_sha256 for r in results), extracted.packed or [None] * len(results), strict=True)
@@ -381,7 +381,7 @@ class Monitor:
             try:
                 derived = await self._run(derive_from_text, text, old_text, doc.service)
             except Exception as exc:
-                return self._record_error(doc, state, results, "analysis", _extraction_error(exc), started)
+                return self._record_error(doc, state, results, "analysis", _failure(exc, "analysis"), started)
         first_seen = state.suspect_since if text_sha == state.suspect_sha256 else None
         return self._record_versions(
             doc,
