@@ -208,13 +208,91 @@ def test_retention(sentence, phrase, days):
             "We use your activity to train our AI models. You can manage this in Settings > Privacy > AI training.",
             "opt-out",
         ),
+        # AI itself as what is developed, an adverb before "agree", commas in a list of purposes
+        ("We use public posts and comments to develop and improve AI at Lumen.", "no-choice"),
+        (
+            "You explicitly agree that your Content may be used to inform, train, develop or serve as input to "
+            "artificial intelligence technologies.",
+            "no-choice",
+        ),
+        ("We may use voice recordings to improve speech recognition.", "no-choice"),
+        # consent by turning a setting on; a setting that stays off until then
+        (
+            "We may use voice recordings to improve speech recognition if you turn on Help improve voice.",
+            "opt-in",
+        ),
+        (
+            "With your permission, we may use your photos to improve our image recognition models. "
+            "This setting is off unless you turn it on.",
+            "opt-in",
+        ),
+        # an opt-out by asking to be excluded
+        (
+            "Our systems analyse messages and files to develop non-generative machine learning models. "
+            "To exclude your workspace from these models, ask your owner to email our support team.",
+            "opt-out",
+        ),
+        # a region excluded in one part of a sentence, an opt-out for everyone in the other
+        (
+            "We use your conversations to train our generative AI models. This does not apply to users in the "
+            "European Economic Area or the UK, and you can opt out at any time in settings.",
+            "opt-out",
+        ),
+        # the customer's own fine-tuning is not training on users' data; the promise after it counts
+        (
+            "If you fine-tune a model with your own data, that model is available only to you, and we do not "
+            "use your training data to improve our base models.",
+            "never",
+        ),
         # a use of the service, not training on its users' data
         ("You may not use the service for building chatbots that engage in political lobbying.", "none"),
+        ("We believe in building services that give everyone access to generative AI.", "none"),
+        (
+            "Model means any artificial intelligence model developed by Lumen AI and made available to you.",
+            "none",
+        ),
         ("We train our support staff in speech etiquette.", "none"),
     ],
 )
 def test_stance_inference(text, stance):
     assert analyse(text).training == stance
+
+
+def _compare_clauses(old: str, new: str):
+    page = (
+        "# Privacy Policy\n\n## How we use information\n\nWe use your information to run the service.\n{}\n"
+    )
+    return compare(page.format(old), page.format(new), service="Lumen")
+
+
+def test_a_promise_that_gains_an_exception_is_narrowed():
+    c = _compare_clauses(
+        "We do not use your conversations to train our models.",
+        "We do not use your conversations to train our models, except when you rate a response or send feedback.",
+    )
+    assert [f.rule for f in c.findings] == ["no_training_promise_narrowed"]
+    assert "feedback" in c.findings[0].summary
+    assert c.after.training == "never"
+
+
+def test_an_opt_out_said_not_to_cover_past_training():
+    before = "We use your data to train AI models. You can opt out in settings."
+    c = _compare_clauses(
+        before,
+        before + " Opting out stops the use of your data for training going forward, but does not affect "
+        "training that has already taken place.",
+    )
+    assert [f.rule for f in c.findings] == ["opt_out_not_retroactive"]
+    assert c.findings[0].new.startswith("Opting out stops")
+
+
+def test_a_notice_of_delayed_use_for_ai_is_a_pause():
+    c = _compare_clauses(
+        "",
+        "Based on feedback from regulators, we are delaying our plans to use your information to develop and "
+        "improve AI at Lumen.",
+    )
+    assert "training_paused" in [f.rule for f in c.findings]
 
 
 def test_stance_evidence_is_verbatim():
@@ -588,3 +666,10 @@ def test_a_verdict_reused_from_a_shared_cache_quotes_the_clause_where_it_now_sta
     assert reused == detect(segment(new)), "the same hits as without the cache"
     assert [h.text for h in reused] == ["We use your posts to train our AI models."]
     assert reused[0].clause.index == 2, "the row is now the third clause"
+
+
+def test_non_generative_models_are_not_generative_ai():
+    from tosmonitor.analysis.stance import profile_text
+
+    found = profile_text("We use your messages to train non-generative machine learning models.")
+    assert found.model_kinds == {"machine learning"}

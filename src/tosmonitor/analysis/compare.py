@@ -606,6 +606,17 @@ def _set_findings(a: Profile, b: Profile, q: _Quotes) -> list[Finding]:
                 "retroactive_opt_out_removed", "medium", "opting out no longer covers past training", old, new
             )
         )
+    elif sb.retroactive_opt_out is False and sa.retroactive_opt_out is None and sa.training == "opt-out":
+        old, new = q.new(lambda h: h.retro_opt_out is False)
+        out.append(
+            Finding(
+                "opt_out_not_retroactive",
+                "medium",
+                "opting out is now said not to cover past training",
+                old,
+                new,
+            )
+        )
     if b.licence and not a.licence:
         old, new = q.new(lambda h: h.licence)
         out.append(
@@ -622,13 +633,35 @@ def _set_findings(a: Profile, b: Profile, q: _Quotes) -> list[Finding]:
             old, new = q.new(lambda h, n=notice: h.notice == n)
             out.append(Finding(rule, "high", f"notice: AI training {rule.split('_')[1]}", old, new))
     if b.exceptions - a.exceptions and b.permission:
-        old, new = q.new(lambda h: bool(set(h.exceptions) - a.exceptions))
+        old, new = q.new(lambda h: not h.promise and bool(set(h.exceptions) - a.exceptions))
         extra = ", ".join(sorted(b.exceptions - a.exceptions))
         out.append(
             Finding(
                 "opt_out_exception_added",
                 "medium",
                 f"used for training even after opt-out: {extra}",
+                old,
+                new,
+            )
+        )
+
+    def kept_with_exceptions(
+        h: ClauseHit,
+    ) -> bool:  # a promise kept, now with exceptions (a new one is "added")
+        return (
+            h.promise
+            and (h.promise_scope, h.categories) in a.promises
+            and bool(set(h.exceptions) - a.promise_exceptions)
+        )
+
+    if any(kept_with_exceptions(h) for h in b.hits):
+        old, new = q.new(kept_with_exceptions)
+        extra = ", ".join(sorted(b.promise_exceptions - a.promise_exceptions))
+        out.append(
+            Finding(
+                "no_training_promise_narrowed",
+                "high",
+                f"a promise not to train now has exceptions: {extra}",
                 old,
                 new,
             )

@@ -19,12 +19,13 @@ _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 _MARKUP = re.compile(r"[*_`]+|<[^>]+>")
 _PASSIVE = lx.rx(
     r"\b(?:used?|using|shared|processed|analy[sz]ed|leveraged|included|incorporated)\s+(?:\w+\s+){0,4}?"
-    r"(?:to|for|in|as)\s+(?:\w+\s+){0,4}?(?:(?:re-?)?train|fine[- ]?tun|develop|improv|build|creat|enhanc)\w*"
+    r"(?:to|for|in|as)\s+(?:[\w,]+\s+){0,4}?(?:(?:re-?)?train|fine[- ]?tun|develop|improv|build|creat|enhanc)\w*"
 )
 _YOU_TRAIN = lx.rx(
     r"\b(?:you|customers?|developers?)\b\s+(?:\w+\s+){0,2}?(?:can|may|to|will be able to|are able to)\s+"
     r"(?:\w+\s+)?(?:train|fine[- ]?tune|customi[sz]e|build)\b|\ballows? (?:you|customers?|developers?) to\b|"
-    r"\byou (?:\w+ ){0,2}?(?:can|may) use (?:\w+ ){0,3}?(?:outputs?|the services?|our models?|the api) to\b"
+    r"\byou (?:\w+ ){0,2}?(?:can|may) use (?:\w+ ){0,3}?(?:outputs?|the services?|our models?|the api) to\b|"
+    r"\b(?:if|when|once) you (?:\w+ )?(?:train|fine[- ]?tune|customi[sz]e)\b"
 )
 _BAN = lx.rx(
     r"\b(?:you|developers?|users?|licensees?|anyone|any person|recipients?|customers?|end users?|authori[sz]ed users?)"
@@ -235,6 +236,9 @@ def classify(clause: Clause, *, lead: str = "", service: str | None = None) -> C
     negated = _negated(lx.NOT_OPTED_OUT.sub("unless opted out", t))
     you_train = _YOU_TRAIN.search(t)
     feature = bool(you_train) and not lx.FIRST_PARTY.search(t[: you_train.start()] if you_train else "")
+    # "If you fine-tune a model, ... we do not use your data to train ours": the promise after the feature
+    if feature and you_train and not negated:
+        negated = _negated(t[you_train.end() :])
     promise = permission = False
     scope = ""
     if negated and not conditional_opt_out and not consent:
@@ -281,7 +285,7 @@ def classify(clause: Clause, *, lead: str = "", service: str | None = None) -> C
             retro_opt_out = True
     notice = "pause" if lx.PAUSE.search(t) else "resume" if lx.RESUME.search(t) else None
     default = "on" if lx.DEFAULT_ON.search(t) else "off" if lx.DEFAULT_OFF.search(t) else None
-    exceptions = _exceptions(t) if (opt_out or conditional_opt_out) else ()
+    exceptions = _exceptions(t) if (opt_out or conditional_opt_out or promise) else ()
     return ClauseHit(
         clause,
         training=True,
@@ -292,12 +296,14 @@ def classify(clause: Clause, *, lead: str = "", service: str | None = None) -> C
         third_party=permission and bool(_THEIR_MODELS.search(t)),
         model_kinds=_labels(t, lx.MODEL_KINDS) if permission else (),
         opt_out=opt_out,
-        regional_right=bool(opt_out) and bool(_REGIONAL_RIGHT.search(t)),
+        regional_right=bool(opt_out) and _regional_right(t),
         default=default,
         licence=licence,
         excluded_regions=regions,
         parties=parties_of(t, service) if (permission or promise) else (),
-        categories=_labels(t, lx.CATEGORIES) if (permission or promise) else (),
+        categories=_labels(_before_exception(t) if exceptions else t, lx.CATEGORIES)
+        if (permission or promise)
+        else (),
         retention=retention,
         retention_days=days,
         retro_scope=permission and bool(lx.RETRO_SCOPE.search(t)),
@@ -305,6 +311,25 @@ def classify(clause: Clause, *, lead: str = "", service: str | None = None) -> C
         notice=notice,
         exceptions=exceptions,
     )
+
+
+_EXCEPTION_START = re.compile(r"\b(?:except|unless|other than|apart from|save)\b", re.IGNORECASE)
+
+
+def _before_exception(t: str) -> str:
+    """The text before an exception ("... except when you send us feedback"): the data a statement is about."""
+    found = _EXCEPTION_START.search(t)
+    return t[: found.start()] if found else t
+
+
+_CLAUSE_JOIN = re.compile(r"[,;]\s*(?:and|but|while)\b|;", re.IGNORECASE)
+
+
+def _regional_right(t: str) -> bool:
+    """Whether an opt-out is a right of some regions' users only ("if you live in the EU, you can object"): a
+    region and the opt-out in one part of the sentence. "This does not apply in the EU, and you can opt out"
+    names a region in one part and a general opt-out in another."""
+    return any(_REGIONAL_RIGHT.search(part) and lx.OPT_OUT.search(part) for part in _CLAUSE_JOIN.split(t))
 
 
 def _regional_scope(t: str) -> tuple[str, ...]:
@@ -353,7 +378,7 @@ def _side_hit(clause: Clause, t: str) -> ClauseHit | None:
         opt_out=opt_out,
         relevant=bool(lx.AI_WORDS.search(t) or _REFERS_BACK.search(t)),
         about_ai=bool(set(opt_out) - {"objection"}) and bool(lx.AI_WORDS.search(t)) and not _BAN.search(t),
-        regional_right=bool(opt_out) and bool(_REGIONAL_RIGHT.search(t)),
+        regional_right=bool(opt_out) and _regional_right(t),
         default=default,
         excluded_regions=regions,
         retro_opt_out=retro,

@@ -280,6 +280,13 @@ DEVELOP_AI = rx(
     r"\b(?:our|its|their|the)\s+(?:"  # owned: "building chatbots" alone is a use of a service, not training
     + AI_TECHNOLOGY
     + r"))"
+    # "improving speech recognition" is improving the technology itself, whoever owns it
+    r"|\b(?:improv|enhanc|refin)\w*\s+(?:the\s+(?:accuracy|quality|performance)\s+of\s+)?(?:"
+    + AI_TECHNOLOGY
+    + ")"
+    # "to develop and improve AI at Meta", "to improve Google AI": AI itself as what is improved
+    r"|\b(?:develop|improv|enhanc|refin)\w*\s+(?:and\s+(?:develop|improv|enhanc|refin)\w*\s+)?"
+    r"(?:our\s+|its\s+|their\s+|(?-i:[A-Z]\w+\s+))?(?:generative\s+)?(?:A\.?I|Gen ?AI)\b(?![- ]?generated)"
     r"|(?:artificial[- ]intelligence|\bA\.?I\b|machine[- ]learning|\bML\b)\s+(?:models?\s+)?(?:training|development)"
 )
 # "training" of people, not of models.
@@ -291,7 +298,7 @@ STAFF_TRAINING = rx(
 
 FIRST_PARTY = rx(
     r"\b(?:we|us|our|ours)\b|\b(?:the )?company\b|\baffiliates?\b|\bgrants?\b[^.;]{0,200}\blicen[cs]e\b|"
-    r"\byou (?:hereby )?(?:expressly )?(?:consent|agree|acknowledge)\b[^.;]{0,20}\b(?:to|that)\b"
+    r"\byou (?:hereby )?(?:\w+ly )?(?:consent|agree|acknowledge)\b[^.;]{0,20}\b(?:to|that)\b"
 )
 PURPOSE_START = rx(
     r"^[\W_]*(?:to\s+|for\s+)?(?:the\s+)?(?:develop|train|improv|build|fine|enhanc|creat|research)\w*|"
@@ -333,7 +340,7 @@ HEADING_BANS = rx(
 OPT_OUT = rx(
     r"\bopt(?:ing|ed|s)?[- ]?out\b|\bturn(?:ing|ed|s)? (?:it |this |that )?off\b|\bswitch(?:ing|ed|es)? (?:it |this )?off\b|"
     r"\bdisabl\w+|\btoggle\w*|\bdeactivat\w+|\bobject(?:ing|ion|ions|s)?\b|\bunsubscrib\w*|"
-    r"\bwithdraw\w*|\bchoices? you (?:make|have made)\b|\byou (?:can |may |will be able to )?(?:control|choose|decide) whether\b|\b(?:in control of|control over|controls? (?:for|over)) (?:whether|how)\b|"
+    r"\bwithdraw\w*|\bexclude (?:your|their|its|it|them|this|these|that)\b[^.]{0,60}\bfrom\b|\bchoices? you (?:make|have made)\b|\byou (?:can |may |will be able to )?(?:control|choose|decide) whether\b|\b(?:in control of|control over|controls? (?:for|over)) (?:whether|how)\b|"
     r"\bprevent (?:us|your|such|this|the)\b|\bstop (?:us|your|the use|using)|\bchange (?:this|that|your)\s+(?:setting|preference)|"
     r"\bsettings?\b[^.]{0,60}\b(?:off|disable|control|choose|manage|turn|adjust)|\bif you (?:do not|don['’]t) want\b|"
     r"\b(?:manage|control|adjust|change|update)\s+(?:this|it|that|your (?:choices?|preferences?))\b[^.]{0,40}\bsettings?\b|"
@@ -355,7 +362,9 @@ CONSENT = rx(
     r"\bonly (?:if|when|where) you (?:\w+ ){0,2}(?:consent|agree|allow|choose|opt|enable|share|submit|give)\b|"
     r"\b(?:if|where|when|once|after) you (?:have )?(?:\w+ )?(?:give|given|grant|granted|provide|provided) "
     r"(?:us )?(?:your )?(?:\w+ )?(?:consent|permission)\b|\b(?:if|where|when|once|after) you (?:have )?consented\b|"
-    r"\b(?:if you|you (?:may|can))\s+(?:choose|decide|agree|elect) to (?:share|allow|contribute|participate|let)\b"
+    r"\b(?:if you|you (?:may|can))\s+(?:choose|decide|agree|elect) to (?:share|allow|contribute|participate|let)\b|"
+    r"\b(?:only )?(?:if|when|once|after) you (?:\w+ )?(?:turn|switch) (?:it |this |that )?on\b|"
+    r"\b(?:only )?(?:if|when|once|after) you (?:choose to )?(?:enable|activate|opt in)\b"
 )
 # Withdrawing consent given before: what makes consent consent, not a way to opt out of a default.
 CONSENT_WITHDRAWAL = rx(
@@ -376,7 +385,8 @@ DEFAULT_ON = rx(
 DEFAULT_OFF = rx(
     r"\b(?:off|disabled|turned off|switched off|deactivated|opted[- ]out)\s+by\s+default\b|\bby default\b[^.]{0,60}\b"
     r"(?:we (?:do not|don['’]t|will not|won['’]t) use|(?:is|are) not used|(?:is|are) (?:off|disabled))\b|"
-    r"\bdefault (?:setting )?(?:is|will be) (?:off|disabled)\b"
+    r"\bdefault (?:setting )?(?:is|will be) (?:off|disabled)\b|"
+    r"\b(?:is|are|stays|remains) (?:off|disabled|turned off)\b[^.]{0,40}\b(?:unless|until) you (?:\w+ )?(?:turn|switch|enable|opt)"
 )
 TIER = rx(
     r"\b(?:business|enterprise|team|teams|commercial|api|paid|pro|premium|workspace|organi[sz]ation(?:al)?|"
@@ -525,7 +535,7 @@ CATEGORIES = {
 
 MODEL_KINDS = {
     "language models": rx(r"\blanguage models?\b|\bLLMs?\b"),
-    "generative AI": rx(r"\bgenerative\b"),
+    "generative AI": rx(r"(?<!non-)(?<!non )\bgenerative\b"),
     "AI models": rx(r"\bA\.?I\b|artificial[- ]intelligence"),
     "machine learning": rx(r"machine[- ]learning|\bML\b"),
     "foundation models": rx(r"\bfoundation(?:al)? models?\b"),
@@ -585,7 +595,8 @@ LICENCE = rx(
 )
 PAUSE = rx(
     r"\b(?:delay\w*|paus\w+|postpon\w+|suspend\w*|halt\w*|put on hold|on hold|stop\w*)\b[^.]{0,80}\b(?:train\w*|"
-    r"use of (?:your )?(?:data|content|information) (?:for|to))"
+    r"use of (?:your )?(?:data|content|information) (?:for|to)|use (?:your|users['’]?|members['’]?|people['’]?s?) "
+    r"(?:\w+ )?(?:data|content|information|posts))"
     r"|\btrain\w*\b[^.]{0,60}\b(?:is|are|has been|have been|will be) (?:paused|delayed|postponed|suspended|halted)\b"
 )
 RESUME = rx(

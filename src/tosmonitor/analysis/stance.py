@@ -58,7 +58,10 @@ class Profile:
     licence: bool = False
     retro_scope: bool = False
     notices: frozenset[str] = frozenset()
-    exceptions: frozenset[str] = frozenset()
+    exceptions: frozenset[str] = (
+        frozenset()
+    )  # data still used after an opt-out (feedback, flagged content...)
+    promise_exceptions: frozenset[str] = frozenset()  # the same, left out of a promise not to train
     model_kinds: frozenset[str] = frozenset()
     bans: int = 0
     hits: tuple[ClauseHit, ...] = field(default=(), compare=False)
@@ -189,7 +192,8 @@ def profile(hits: list[ClauseHit]) -> Profile:
         licence=any(h.licence for h in perms),
         retro_scope=any(h.retro_scope for h in perms),
         notices=frozenset(h.notice for h in training if h.notice),
-        exceptions=frozenset(e for h in training for e in h.exceptions),
+        exceptions=frozenset(e for h in training if not h.promise for e in h.exceptions),
+        promise_exceptions=frozenset(e for h in promises for e in h.exceptions),
         model_kinds=frozenset(k for h in perms for k in h.model_kinds),
         bans=sum(1 for h in hits if h.ban),
         hits=tuple(hits),
