@@ -232,6 +232,12 @@ def test_retention(sentence, phrase, days):
             "To exclude your workspace from these models, ask your owner to email our support team.",
             "opt-out",
         ),
+        # an opt-out in the next paragraph, through preferences
+        (
+            "We may use the content you upload to improve our models.\n\n"
+            "You can change this at any time from your account preferences.",
+            "opt-out",
+        ),
         # a region excluded in one part of a sentence, an opt-out for everyone in the other
         (
             "We use your conversations to train our generative AI models. This does not apply to users in the "

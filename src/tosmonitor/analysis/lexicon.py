@@ -156,7 +156,8 @@ PREFILTER = re.compile(
 # Clauses that qualify a neighbouring training clause (opt-outs, defaults, regional carve-outs).
 SIDE_PREFILTER = re.compile(
     r"\bopt|turn|switch|disabl|toggle|object|default|outside|except|exclud|other than|withdr|choice|whether|"
-    r"settings? |unsubscrib|deactivat|prevent|stop|if you do|subject to|you live|located|reside|\bshar|disclos"
+    r"settings?[ .]|preferenc|unsubscrib|deactivat|prevent|stop|if you do|subject to|you live|located|reside|\bshar|"
+    r"disclos"
 )
 # Both prefilters at once, written for speed: plain substrings (a C-level ``in`` test each) and the few
 # alternatives that need a word boundary. ``might_matter(low)`` is true exactly when PREFILTER or SIDE_PREFILTER
@@ -165,7 +166,8 @@ _PREFILTER_WORDS = (
     "train", "tune", "tuning", "model", "artificial", "machine", "learning", "llm", "generative", "neural",
     "recognition", "computer vision", "natural language", "chatbot", "algorithm",
     "turn", "switch", "disabl", "toggle", "object", "default", "outside", "except", "exclud", "other than",
-    "withdr", "choice", "whether", "setting ", "settings ", "unsubscrib", "deactivat", "prevent", "stop",
+    "withdr", "choice", "whether", "setting ", "settings ", "setting.", "settings.", "preferenc", "unsubscrib",
+    "deactivat", "prevent", "stop",
     "if you do", "subject to", "you live", "located", "reside", "disclos",
 )  # fmt: skip
 _PREFILTER_BOUNDED = re.compile(r"\ba\.?i\b|\bml\b|\bopt|\bshar")
@@ -343,7 +345,8 @@ OPT_OUT = rx(
     r"\bwithdraw\w*|\bexclude (?:your|their|its|it|them|this|these|that)\b[^.]{0,60}\bfrom\b|\bchoices? you (?:make|have made)\b|\byou (?:can |may |will be able to )?(?:control|choose|decide) whether\b|\b(?:in control of|control over|controls? (?:for|over)) (?:whether|how)\b|"
     r"\bprevent (?:us|your|such|this|the)\b|\bstop (?:us|your|the use|using)|\bchange (?:this|that|your)\s+(?:setting|preference)|"
     r"\bsettings?\b[^.]{0,60}\b(?:off|disable|control|choose|manage|turn|adjust)|\bif you (?:do not|don['’]t) want\b|"
-    r"\b(?:manage|control|adjust|change|update)\s+(?:this|it|that|your (?:choices?|preferences?))\b[^.]{0,40}\bsettings?\b|"
+    r"\b(?:manage|control|adjust|change|update)\s+(?:this|it|that|your (?:choices?|preferences?))\b[^.]{0,40}"
+    r"\b(?:settings?|preferences)\b|"
     r"\bimprove the model for everyone\b|\bdata for generative ai improvement\b|\bexercise your right\b"
 )
 OPT_OUT_MECHANISMS = {
