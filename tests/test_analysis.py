@@ -253,6 +253,7 @@ def test_retention(sentence, phrase, days):
         # a use of the service, not training on its users' data
         ("You may not use the service for building chatbots that engage in political lobbying.", "none"),
         ("We believe in building services that give everyone access to generative AI.", "none"),
+        ("Developers who train models on our public datasets must credit us.", "none"),
         (
             "Model means any artificial intelligence model developed by Lumen AI and made available to you.",
             "none",

@@ -25,7 +25,8 @@ _YOU_TRAIN = lx.rx(
     r"\b(?:you|customers?|developers?)\b\s+(?:\w+\s+){0,2}?(?:can|may|to|will be able to|are able to)\s+"
     r"(?:\w+\s+)?(?:train|fine[- ]?tune|customi[sz]e|build)\b|\ballows? (?:you|customers?|developers?) to\b|"
     r"\byou (?:\w+ ){0,2}?(?:can|may) use (?:\w+ ){0,3}?(?:outputs?|the services?|our models?|the api) to\b|"
-    r"\b(?:if|when|once) you (?:\w+ )?(?:train|fine[- ]?tune|customi[sz]e)\b"
+    r"\b(?:if|when|once) you (?:\w+ )?(?:train|fine[- ]?tune|customi[sz]e)\b|"
+    r"\b(?:you|customers?|developers?|users?)\s+(?:who|that)\s+(?:\w+\s+)?(?:train|fine[- ]?tune|build)\b"
 )
 _BAN = lx.rx(
     r"\b(?:you|developers?|users?|licensees?|anyone|any person|recipients?|customers?|end users?|authori[sz]ed users?)"
