@@ -645,9 +645,8 @@ def _set_findings(a: Profile, b: Profile, q: _Quotes) -> list[Finding]:
             )
         )
 
-    def kept_with_exceptions(
-        h: ClauseHit,
-    ) -> bool:  # a promise kept, now with exceptions (a new one is "added")
+    # A promise kept, now with exceptions (a new promise with exceptions is only "added").
+    def kept_with_exceptions(h: ClauseHit) -> bool:
         return (
             h.promise
             and (h.promise_scope, h.categories) in a.promises

@@ -58,10 +58,9 @@ class Profile:
     licence: bool = False
     retro_scope: bool = False
     notices: frozenset[str] = frozenset()
-    exceptions: frozenset[str] = (
-        frozenset()
-    )  # data still used after an opt-out (feedback, flagged content...)
-    promise_exceptions: frozenset[str] = frozenset()  # the same, left out of a promise not to train
+    # Data still used after an opt-out (feedback, flagged content...), and the same left out of a promise.
+    exceptions: frozenset[str] = frozenset()
+    promise_exceptions: frozenset[str] = frozenset()
     model_kinds: frozenset[str] = frozenset()
     bans: int = 0
     hits: tuple[ClauseHit, ...] = field(default=(), compare=False)
