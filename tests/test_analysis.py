@@ -293,6 +293,24 @@ def test_an_opt_out_said_not_to_cover_past_training():
     assert c.findings[0].new.startswith("Opting out stops")
 
 
+def test_training_data_kept_indefinitely_is_kept_longer():
+    before = "We use your posts to train our AI models. You can turn this off in settings."
+    c = _compare_clauses(
+        before + " Data used for model training is deleted after 90 days.",
+        before + " Data used for model training is kept indefinitely.",
+    )
+    assert [f.rule for f in c.findings] == ["retention_lengthened"]
+    assert c.findings[0].summary.endswith("90 days -> indefinitely")
+
+
+def test_data_still_used_after_turning_a_setting_off_is_an_opt_out_exception():
+    before = "We use your posts to train our AI models. You can turn this off in settings."
+    c = _compare_clauses(
+        before, before + " Even if you turn this off, posts you report may still be used to train our models."
+    )
+    assert "opt_out_exception_added" in [f.rule for f in c.findings]
+
+
 def test_a_notice_of_delayed_use_for_ai_is_a_pause():
     c = _compare_clauses(
         "",

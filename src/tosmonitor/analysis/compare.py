@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from rapidfuzz.distance import Indel
 
 from ..sequence import SequenceMatcher
-from .detect import ClauseHit, detect, detect_text
+from .detect import INDEFINITELY, ClauseHit, detect, detect_text
 from .lexicon import REGIONS
 from .segment import Clause, segment
 from .stance import Profile, Stance, profile
@@ -567,12 +567,12 @@ def _set_findings(a: Profile, b: Profile, q: _Quotes) -> list[Finding]:
                     new,
                 )
             )
-        if (
-            sa.retention_days is not None
-            and sb.retention_days is not None
+        if sa.retention_days is not None and (
+            sb.retention_days is not None
             and sb.retention_days > sa.retention_days
+            or sb.retention == INDEFINITELY
         ):
-            old, new = q.new(lambda h: h.retention_days == sb.retention_days)
+            old, new = q.new(lambda h: h.retention_days == sb.retention_days and h.retention == sb.retention)
             summary = f"training data kept longer: {sa.retention} -> {sb.retention}"
             out.append(Finding("retention_lengthened", "medium", summary, old, new))
         if a.opt_out and b.opt_out and not b.opt_out >= a.opt_out and sa.training == sb.training == "opt-out":

@@ -167,6 +167,9 @@ def parties_of(t: str, service: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
+INDEFINITELY = "indefinitely"  # a retention without an end: longer than any number of days
+
+
 def retention_of(t: str) -> tuple[str | None, int | None]:
     """The longest duration in a retention sentence, as (phrase, days)."""
     if not lx.RETENTION.search(t):
@@ -185,7 +188,7 @@ def retention_of(t: str) -> tuple[str | None, int | None]:
             )
             best = (phrase.strip(), days)
     if best[1] is None and lx.INDEFINITE.search(t):
-        return "indefinitely", None
+        return INDEFINITELY, None
     return best
 
 

@@ -611,7 +611,8 @@ ANNOUNCE = rx(
     r"november|december)\b|\bwe (?:are|'re|will be) (?:updating|changing|going to)\b|\bupcoming\b"
 )
 EXCEPTION = rx(
-    r"\b(?:even if|even when|even after|regardless of whether) you(?:['’]ve| have)? (?:opted out|opt out|turn\w* off|disabled)\b|"
+    r"\b(?:even if|even when|even after|regardless of whether) you(?:['’]ve| have)? (?:opted out|opt out|"
+    r"turn\w* (?:\w+ )?off|switch\w* (?:\w+ )?off|disabled?)\b|"
     r"\bexcept(?:ion)?\b[^.]{0,80}\b(?:feedback|thumbs|flagged|report\w*|safety|abuse|logged[- ]out|signed[- ]out)\b|"
     r"\b(?:feedback|flagged|reported)\b[^.]{0,80}\b(?:may still|will still|still be used|even if)\b"
 )
