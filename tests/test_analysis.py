@@ -238,6 +238,12 @@ def test_retention(sentence, phrase, days):
             "You can change this at any time from your account preferences.",
             "opt-out",
         ),
+        # turning off an AI feature is not opting out of training
+        (
+            "We may use your posts to train our AI models. Our AI-powered spam filter checks incoming messages; "
+            "you can turn it off in settings.",
+            "no-choice",
+        ),
         # a region excluded in one part of a sentence, an opt-out for everyone in the other
         (
             "We use your conversations to train our generative AI models. This does not apply to users in the "

@@ -70,6 +70,14 @@ _REGIONAL_RIGHT = lx.rx(
 )
 
 
+# An AI feature ("our AI-powered spam filter ... you can turn it off"): turning it off is not about training.
+_AI_FEATURE = lx.rx(
+    r"\bA\.?I\b[- ](?:powered|driven|based|enabled|generated)\b|"
+    r"\bA\.?I\s+(?:features?|tools?|assistants?|summar\w+|search|filters?|suggestions?)\b"
+)
+_ABOUT_MODELS = lx.rx(r"\btrain|\bmodels?\b|\bimprov|\bdevelop|\blearn")
+
+
 _SHARE_DEVELOP = lx.rx(
     r"\b(?:share|disclose|provide|make available)\w*\b[^.;]{0,160}\b(?:with|to)\b[^.;]{0,120}\bto\s+(?:\w+\s+){0,3}?"
     r"(?:develop|improve|train)\w*\s+(?:\w+\s+){0,2}(?:their|its)\b"
@@ -374,6 +382,8 @@ def _side_hit(clause: Clause, t: str) -> ClauseHit | None:
     default = "on" if lx.DEFAULT_ON.search(t) else "off" if lx.DEFAULT_OFF.search(t) else None
     if opt_out and lx.OTHER_OPT_OUT.search(t) and not lx.AI_WORDS.search(t):
         opt_out = ()  # an opt-out from marketing, cookies or ads says nothing about training
+    if opt_out and _AI_FEATURE.search(t) and not _ABOUT_MODELS.search(t):
+        opt_out = ()  # nor does turning off an AI feature ("our AI-powered spam filter ...")
     if not (opt_out or regions or default):
         return None
     retro = False if opt_out and lx.NOT_RETRO_OPT_OUT.search(t) else None
