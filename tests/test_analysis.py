@@ -317,6 +317,19 @@ def test_data_still_used_after_turning_a_setting_off_is_an_opt_out_exception():
     assert "opt_out_exception_added" in [f.rule for f in c.findings]
 
 
+def test_how_long_training_data_is_kept_can_be_said_in_the_next_sentence():
+    before = "We use your conversations to train our models. You can opt out in settings."
+    c = _compare_clauses(
+        before + " Conversations used for training are kept for 30 days.",
+        before + " Conversations used for training are kept for up to 5 years.",
+    )
+    assert [f.rule for f in c.findings] == ["retention_lengthened"]
+    assert c.after.retention_days == 5 * 365
+    support = before + " Support calls are recorded for quality and training purposes and kept for {}."
+    c = _compare_clauses(support.format("30 days"), support.format("5 years"))
+    assert not c.ai_training_change  # the training of support staff
+
+
 def test_a_notice_of_delayed_use_for_ai_is_a_pause():
     c = _compare_clauses(
         "",

@@ -78,6 +78,9 @@ _AI_FEATURE = lx.rx(
 _ABOUT_MODELS = lx.rx(r"\btrain|\bmodels?\b|\bimprov|\bdevelop|\blearn")
 
 
+_QUALITY = lx.rx(r"\bquality\b")
+
+
 _SHARE_DEVELOP = lx.rx(
     r"\b(?:share|disclose|provide|make available)\w*\b[^.;]{0,160}\b(?:with|to)\b[^.;]{0,120}\bto\s+(?:\w+\s+){0,3}?"
     r"(?:develop|improve|train)\w*\s+(?:\w+\s+){0,2}(?:their|its)\b"
@@ -373,8 +376,16 @@ def _side_hit(clause: Clause, t: str) -> ClauseHit | None:
         if parties:
             regions = _labels(t, lx.REGIONS) if lx.CARVE_OUT.search(t) else ()
             return ClauseHit(clause, shares=True, parties=parties, excluded_regions=regions)
+    # "Conversations used for training are kept for five years": how long a neighbour's training data is kept.
+    # ("Calls are recorded for quality and training purposes" is the training of staff.)
+    trained = lx.TRAIN_VERB.search(t) and not lx.STAFF_TRAINING.search(t) and not _QUALITY.search(t)
+    retention, days = retention_of(t) if trained else (None, None)
     if not (
-        lx.OPT_OUT.search(t) or lx.DEFAULT_ON.search(t) or lx.DEFAULT_OFF.search(t) or lx.CARVE_OUT.search(t)
+        lx.OPT_OUT.search(t)
+        or lx.DEFAULT_ON.search(t)
+        or lx.DEFAULT_OFF.search(t)
+        or lx.CARVE_OUT.search(t)
+        or retention
     ):
         return None
     opt_out = (_labels(t, lx.OPT_OUT_MECHANISMS) or ("other",)) if lx.OPT_OUT.search(t) else ()
@@ -384,13 +395,15 @@ def _side_hit(clause: Clause, t: str) -> ClauseHit | None:
         opt_out = ()  # an opt-out from marketing, cookies or ads says nothing about training
     if opt_out and _AI_FEATURE.search(t) and not _ABOUT_MODELS.search(t):
         opt_out = ()  # nor does turning off an AI feature ("our AI-powered spam filter ...")
-    if not (opt_out or regions or default):
+    if not (opt_out or regions or default or retention):
         return None
     retro = False if opt_out and lx.NOT_RETRO_OPT_OUT.search(t) else None
     return ClauseHit(
         clause,
         opt_out=opt_out,
-        relevant=bool(lx.AI_WORDS.search(t) or _REFERS_BACK.search(t)),
+        relevant=bool(lx.AI_WORDS.search(t) or _REFERS_BACK.search(t) or retention),
+        retention=retention,
+        retention_days=days,
         about_ai=bool(set(opt_out) - {"objection"}) and bool(lx.AI_WORDS.search(t)) and not _BAN.search(t),
         regional_right=bool(opt_out) and _regional_right(t),
         default=default,

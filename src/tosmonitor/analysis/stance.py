@@ -118,11 +118,14 @@ def profile(hits: list[ClauseHit]) -> Profile:
             retro_opt_out = h.retro_opt_out
         regions.update(h.excluded_regions)
         default = _stronger(default, h.default)
+    kept: list[ClauseHit] = []  # neighbours that say how long training data is kept
     for h in perms:
         consent = consent or h.consent
         for o in _near(h, hits):
             if o.training and o.ban:
                 continue
+            if not o.training and o.retention and o not in kept:
+                kept.append(o)
             if not (o.training or o.relevant or abs(o.clause.index - h.clause.index) <= 1):
                 continue
             generic_objection = set(o.opt_out) <= {"objection"} and not o.training and not o.about_ai
@@ -164,7 +167,7 @@ def profile(hits: list[ClauseHit]) -> Profile:
             if h.shares:
                 parties.update(h.parties)
                 regions.update(h.excluded_regions)
-    for h in training:
+    for h in training + kept:
         if h.retention_days is not None and (days is None or h.retention_days > days):
             retention, days = h.retention, h.retention_days
         elif h.retention and retention is None:
