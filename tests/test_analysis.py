@@ -256,6 +256,13 @@ def test_retention(sentence, phrase, days):
             "use your training data to improve our base models.",
             "never",
         ),
+        # data named by what users do with it ("the texts you submit"); a model named by what it makes
+        (
+            "If you use our free translator, we may use the texts you submit to train and improve our neural "
+            "networks.",
+            "no-choice",
+        ),
+        ("Images you create may be used by us to improve our image models.", "no-choice"),
         # a use of the service, not training on its users' data
         ("You may not use the service for building chatbots that engage in political lobbying.", "none"),
         ("We believe in building services that give everyone access to generative AI.", "none"),
@@ -328,6 +335,24 @@ def test_how_long_training_data_is_kept_can_be_said_in_the_next_sentence():
     support = before + " Support calls are recorded for quality and training purposes and kept for {}."
     c = _compare_clauses(support.format("30 days"), support.format("5 years"))
     assert not c.ai_training_change  # the training of support staff
+
+
+def test_data_left_out_of_training_is_not_data_added():
+    c = _compare_clauses(
+        "We use chats to train our models.",
+        "We use chats to train our models, except chats from users under 18.",
+    )
+    assert [f.rule for f in c.findings] == ["category_excluded"]
+    assert "minors" in c.findings[0].summary
+    assert "minors" not in c.after.categories
+
+
+def test_a_promise_kept_unless_you_send_feedback_is_narrowed():
+    c = _compare_clauses(
+        "We do not train our models on your conversations.",
+        "We do not train our models on your conversations, unless you send us feedback with the thumbs buttons.",
+    )
+    assert [f.rule for f in c.findings] == ["no_training_promise_narrowed"]
 
 
 def test_a_notice_of_delayed_use_for_ai_is_a_pause():

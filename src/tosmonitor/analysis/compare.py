@@ -567,6 +567,18 @@ def _set_findings(a: Profile, b: Profile, q: _Quotes) -> list[Finding]:
                     new,
                 )
             )
+        left_out = b.excluded_categories - a.excluded_categories
+        if left_out:
+            old, new = q.new(lambda h: _perm(h) and bool(set(h.excluded_categories) & left_out))
+            out.append(
+                Finding(
+                    "category_excluded",
+                    "medium",
+                    f"data now left out of training: {', '.join(sorted(left_out))}",
+                    old,
+                    new,
+                )
+            )
         if sa.retention_days is not None and (
             sb.retention_days is not None
             and sb.retention_days > sa.retention_days

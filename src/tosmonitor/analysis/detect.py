@@ -114,6 +114,9 @@ class ClauseHit:
     excluded_regions: tuple[str, ...] = ()
     parties: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
+    excluded_categories: tuple[
+        str, ...
+    ] = ()  # data a permission leaves out ("except chats of users under 18")
     retention: str | None = None
     retention_days: int | None = None
     retro_scope: bool = False
@@ -301,6 +304,14 @@ def classify(clause: Clause, *, lead: str = "", service: str | None = None) -> C
     notice = "pause" if lx.PAUSE.search(t) else "resume" if lx.RESUME.search(t) else None
     default = "on" if lx.DEFAULT_ON.search(t) else "off" if lx.DEFAULT_OFF.search(t) else None
     exceptions = _exceptions(t) if (opt_out or conditional_opt_out or promise) else ()
+    categories: tuple[str, ...] = ()
+    excluded: tuple[str, ...] = ()
+    if permission or promise:  # the data a statement is about, not the data its exception names
+        left_out = _DATA_LEFT_OUT.search(t) if permission else None
+        head = t[: left_out.start()] if left_out else _before_exception(t) if exceptions else t
+        categories = _labels(head, lx.CATEGORIES)
+        if left_out:
+            excluded = tuple(c for c in _labels(left_out.group(0), lx.CATEGORIES) if c not in categories)
     return ClauseHit(
         clause,
         training=True,
@@ -316,9 +327,8 @@ def classify(clause: Clause, *, lead: str = "", service: str | None = None) -> C
         licence=licence,
         excluded_regions=regions,
         parties=parties_of(t, service) if (permission or promise) else (),
-        categories=_labels(_before_exception(t) if exceptions else t, lx.CATEGORIES)
-        if (permission or promise)
-        else (),
+        categories=categories,
+        excluded_categories=excluded,
         retention=retention,
         retention_days=days,
         retro_scope=permission and bool(lx.RETRO_SCOPE.search(t)),
@@ -328,7 +338,15 @@ def classify(clause: Clause, *, lead: str = "", service: str | None = None) -> C
     )
 
 
-_EXCEPTION_START = re.compile(r"\b(?:except|unless|other than|apart from|save)\b", re.IGNORECASE)
+_EXCEPTION_START = re.compile(r"\b(?:except|unless|other than|apart from)\b", re.IGNORECASE)
+
+
+# "..., except chats from users under 18" / "excluding messages of ...": data a permission leaves out.
+_DATA_LEFT_OUT = lx.rx(
+    r"\b(?:except(?:ing)?|excluding|other than|but not)\s+(?:for\s+)?(?:the\s+)?(?:[\w-]+\s+){0,3}?"
+    r"(?:data|chats?|content|messages|posts|conversations|information|recordings|photos|images|files)\s+"
+    r"(?:from|of|by|sent|shared|posted|uploaded)\b[^.;]*"
+)
 
 
 def _before_exception(t: str) -> str:

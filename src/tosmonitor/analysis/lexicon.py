@@ -276,6 +276,9 @@ DEVELOP_AI = rx(
     r"\b(?:develop|improv|build|enhanc|generaliz|generalis|refin)\w*\b[^.;:]{0,80}?"
     r"(?:artificial[- ]intelligence|machine[- ]learning|\bLLMs?\b|"
     r"\b(?:our|its|their|the)\s+(?:underlying\s+|own\s+|proprietary\s+|internal\s+|existing\s+|future\s+)?models\b|"
+    r"\b(?:our|its|their|the)\s+(?:[\w-]+\s+)?(?:image|video|audio|speech|voice|text|vision|translation|"
+    r"recommendation|ranking|prediction|classification|detection|embedding|generation|diffusion|synthesis|music|"
+    r"code|chat)\s+models?\b|"
     r"\b(?:A\.?I|ML|generative|language|foundation(?:al)?|recognition|vision|processing)\s+(?:AI\s+)?"
     r"(?:models?|systems?|technolog\w+)|"
     r"\bA\.?I\b[- ](?:powered|driven|based|enabled)\b|\bA\.?I\s+(?:features?|capabilities|products|tools|assistants?)\b|"
@@ -309,7 +312,8 @@ PURPOSE_START = rx(
 USER_DATA = rx(
     r"\byour\b|\buser|\bmember|\bcustomer|\bpersonal (?:data|information)|\bcontent\b|\binformation\b|\bdata\b|"
     r"\bposts?\b|\bprompts?\b|\binputs?\b|\boutputs?\b|\bconversations?\b|\bchats?\b|\bmessages?\b|\bimages?\b|"
-    r"\bphotos?\b|\bvideos?\b|\brecordings?\b|\bvoice\b|\baudio\b|\binteractions?\b|\bactivity\b|\bfeedback\b"
+    r"\bphotos?\b|\bvideos?\b|\brecordings?\b|\bvoice\b|\baudio\b|\binteractions?\b|\bactivity\b|\bfeedback\b|"
+    r"\byou (?:submit|upload|provide|share|post|send|enter|create|generate|input)\b"
 )
 
 # Negations that turn a training statement into a promise not to train.
@@ -613,6 +617,7 @@ ANNOUNCE = rx(
 EXCEPTION = rx(
     r"\b(?:even if|even when|even after|regardless of whether) you(?:['’]ve| have)? (?:opted out|opt out|"
     r"turn\w* (?:\w+ )?off|switch\w* (?:\w+ )?off|disabled?)\b|"
-    r"\bexcept(?:ion)?\b[^.]{0,80}\b(?:feedback|thumbs|flagged|report\w*|safety|abuse|logged[- ]out|signed[- ]out)\b|"
+    r"\b(?:except(?:ion)?|unless)\b[^.]{0,80}\b(?:feedback|thumbs|flagged|report\w*|safety|abuse|logged[- ]out|"
+    r"signed[- ]out)\b|"
     r"\b(?:feedback|flagged|reported)\b[^.]{0,80}\b(?:may still|will still|still be used|even if)\b"
 )

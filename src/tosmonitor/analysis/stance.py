@@ -61,6 +61,7 @@ class Profile:
     # Data still used after an opt-out (feedback, flagged content...), and the same left out of a promise.
     exceptions: frozenset[str] = frozenset()
     promise_exceptions: frozenset[str] = frozenset()
+    excluded_categories: frozenset[str] = frozenset()  # data a permission leaves out
     model_kinds: frozenset[str] = frozenset()
     bans: int = 0
     hits: tuple[ClauseHit, ...] = field(default=(), compare=False)
@@ -196,6 +197,7 @@ def profile(hits: list[ClauseHit]) -> Profile:
         notices=frozenset(h.notice for h in training if h.notice),
         exceptions=frozenset(e for h in training if not h.promise for e in h.exceptions),
         promise_exceptions=frozenset(e for h in promises for e in h.exceptions),
+        excluded_categories=frozenset(c for h in perms for c in h.excluded_categories),
         model_kinds=frozenset(k for h in perms for k in h.model_kinds),
         bans=sum(1 for h in hits if h.ban),
         hits=tuple(hits),
