@@ -268,6 +268,11 @@ def test_retention(sentence, phrase, days):
         ("We believe in building services that give everyone access to generative AI.", "none"),
         ("Developers who train models on our public datasets must credit us.", "none"),
         (
+            "If you create an app that uses our API to train a model, you must tell your users how their data "
+            "will be used.",
+            "none",
+        ),
+        (
             "Model means any artificial intelligence model developed by Lumen AI and made available to you.",
             "none",
         ),

@@ -28,6 +28,17 @@ _YOU_TRAIN = lx.rx(
     r"\b(?:if|when|once) you (?:\w+ )?(?:train|fine[- ]?tune|customi[sz]e)\b|"
     r"\b(?:you|customers?|developers?|users?)\s+(?:who|that)\s+(?:\w+\s+)?(?:train|fine[- ]?tune|build)\b"
 )
+# "If you create an app that uses our API to train a model": what a customer builds (no "we" or "us" in it).
+_YOU_BUILD_TO_TRAIN = lx.rx(
+    r"\b(?:if|when|once) you (?:create|build|develop|make|use|deploy)\b[^.;,]{0,60}?\bto (?:train|fine[- ]?tune)\b"
+)
+
+
+def _you_build_to_train(t: str) -> re.Match[str] | None:
+    found = _YOU_BUILD_TO_TRAIN.search(t)
+    return found if found and not re.search(r"\b(?:we|us)\b", found.group(0), re.IGNORECASE) else None
+
+
 _BAN = lx.rx(
     r"\b(?:you|developers?|users?|licensees?|anyone|any person|recipients?|customers?|end users?|authori[sz]ed users?)"
     r"\s+(?:\w+\s+){0,3}?(?:may not|must not|shall not|will not|won['’]t|cannot|can['’]t|agree not to|should not|"
@@ -252,7 +263,7 @@ def classify(clause: Clause, *, lead: str = "", service: str | None = None) -> C
     opt_out = (_labels(t, lx.OPT_OUT_MECHANISMS) or ("other",)) if lx.OPT_OUT.search(t) else ()
     consent = bool(lx.CONSENT.search(t)) and not conditional_opt_out
     negated = _negated(lx.NOT_OPTED_OUT.sub("unless opted out", t))
-    you_train = _YOU_TRAIN.search(t)
+    you_train = _YOU_TRAIN.search(t) or _you_build_to_train(t)
     feature = bool(you_train) and not lx.FIRST_PARTY.search(t[: you_train.start()] if you_train else "")
     # "If you fine-tune a model, ... we do not use your data to train ours": the promise after the feature
     if feature and you_train and not negated:
