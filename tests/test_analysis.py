@@ -360,6 +360,16 @@ def test_a_promise_kept_unless_you_send_feedback_is_narrowed():
     assert [f.rule for f in c.findings] == ["no_training_promise_narrowed"]
 
 
+def test_what_opting_out_stops_is_not_a_promise():
+    c = _compare_clauses(
+        "",
+        "We may use your posts to train our AI models. You can turn this off in settings. Opting out means that "
+        "we will not use your data to train these models going forward.",
+    )
+    assert [f.rule for f in c.findings] == ["training_added_opt_out"]
+    assert c.after.training == "opt-out"
+
+
 def test_a_notice_of_delayed_use_for_ai_is_a_pause():
     c = _compare_clauses(
         "",

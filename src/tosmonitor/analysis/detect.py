@@ -72,7 +72,8 @@ _NO_USE_WITHOUT = lx.rx(
 )
 _CONDITIONAL_OPT_OUT = lx.rx(
     r"\b(?:if|once|when|after|where|should) you(?:['’]ve| have)? (?:\w+ ){0,3}?(?:opt(?:ed)?[- ]?out|turn\w* off|"
-    r"disabl\w*|switch\w* off|object\w*|withdr\w*|chose not|choose not|decline\w*|unselect\w*|uncheck\w*)"
+    r"disabl\w*|switch\w* off|object\w*|withdr\w*|chose not|choose not|decline\w*|unselect\w*|uncheck\w*)|"
+    r"\b(?:opting[- ]out|turning (?:\w+ )?off|switching (?:\w+ )?off)\b[^.]{0,40}?\b(?:means|will|stops?|ensures?)\b"
 )
 _IF_NOT_WANT = lx.rx(r"\b(?:if|should) you (?:do not|don['’]t|no longer) (?:want|wish|like)\b")
 _REGIONAL_RIGHT = lx.rx(
