@@ -232,6 +232,16 @@ def test_retention(sentence, phrase, days):
             "To exclude your workspace from these models, ask your owner to email our support team.",
             "opt-out",
         ),
+        # consent given, asked for or relied on; an opt-out by telling them not to
+        (
+            "You can give or withdraw your consent to the use of your chats for model training at any time in "
+            "Settings.",
+            "opt-in",
+        ),
+        ("If you agree, we will use your chats to improve our models.", "opt-in"),
+        ("We rely on your consent to use your posts to train our AI models.", "opt-in"),
+        ("By using the Service, you consent to our use of your content to train our AI models.", "no-choice"),
+        ("We use your chats to improve our models unless you tell us not to in Settings.", "opt-out"),
         # an opt-out in the next paragraph, through preferences
         (
             "We may use the content you upload to improve our models.\n\n"

@@ -351,7 +351,8 @@ OPT_OUT = rx(
     r"\bsettings?\b[^.]{0,60}\b(?:off|disable|control|choose|manage|turn|adjust)|\bif you (?:do not|don['’]t) want\b|"
     r"\b(?:manage|control|adjust|change|update)\s+(?:this|it|that|your (?:choices?|preferences?))\b[^.]{0,40}"
     r"\b(?:settings?|preferences)\b|"
-    r"\bimprove the model for everyone\b|\bdata for generative ai improvement\b|\bexercise your right\b"
+    r"\bimprove the model for everyone\b|\bdata for generative ai improvement\b|\bexercise your right\b|"
+    r"\bunless you (?:tell|ask|instruct) us (?:not to|otherwise)\b"
 )
 OPT_OUT_MECHANISMS = {
     "setting": rx(
@@ -371,7 +372,10 @@ CONSENT = rx(
     r"(?:us )?(?:your )?(?:\w+ )?(?:consent|permission)\b|\b(?:if|where|when|once|after) you (?:have )?consented\b|"
     r"\b(?:if you|you (?:may|can))\s+(?:choose|decide|agree|elect) to (?:share|allow|contribute|participate|let)\b|"
     r"\b(?:only )?(?:if|when|once|after) you (?:\w+ )?(?:turn|switch) (?:it |this |that )?on\b|"
-    r"\b(?:only )?(?:if|when|once|after) you (?:choose to )?(?:enable|activate|opt in)\b"
+    r"\b(?:only )?(?:if|when|once|after) you (?:choose to )?(?:enable|activate|opt in)\b|"
+    r"\b(?:give|grant|provide)(?: or (?:withdraw|revoke))? (?:us )?your (?:\w+ )?(?:consent|permission)\b|"
+    r"\b(?:if|once|when|where) you (?:agree|consent)\b(?!\s+to (?:these|the|this|our) (?:terms|policy|agreement|privacy))|"
+    r"\bif you allow (?:us|it|this)\b|\brel(?:y|ies|ying) on (?:your|users['’]?|the user['’]s) (?:\w+ )?consent\b"
 )
 # Withdrawing consent given before: what makes consent consent, not a way to opt out of a default.
 CONSENT_WITHDRAWAL = rx(
