@@ -126,9 +126,8 @@ class ClauseHit:
     excluded_regions: tuple[str, ...] = ()
     parties: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
-    excluded_categories: tuple[
-        str, ...
-    ] = ()  # data a permission leaves out ("except chats of users under 18")
+    # The data a permission leaves out ("except chats of users under 18").
+    excluded_categories: tuple[str, ...] = ()
     retention: str | None = None
     retention_days: int | None = None
     retro_scope: bool = False
