@@ -90,9 +90,6 @@ _AI_FEATURE = lx.rx(
 _ABOUT_MODELS = lx.rx(r"\btrain|\bmodels?\b|\bimprov|\bdevelop|\blearn")
 
 
-_QUALITY = lx.rx(r"\bquality\b")
-
-
 _SHARE_DEVELOP = lx.rx(
     r"\b(?:share|disclose|provide|make available)\w*\b[^.;]{0,160}\b(?:with|to)\b[^.;]{0,120}\bto\s+(?:\w+\s+){0,3}?"
     r"(?:develop|improve|train)\w*\s+(?:\w+\s+){0,2}(?:their|its)\b"
@@ -406,8 +403,7 @@ def _side_hit(clause: Clause, t: str) -> ClauseHit | None:
             regions = _labels(t, lx.REGIONS) if lx.CARVE_OUT.search(t) else ()
             return ClauseHit(clause, shares=True, parties=parties, excluded_regions=regions)
     # "Conversations used for training are kept for five years": how long a neighbour's training data is kept.
-    # ("Calls are recorded for quality and training purposes" is the training of staff.)
-    trained = lx.TRAIN_VERB.search(t) and not lx.STAFF_TRAINING.search(t) and not _QUALITY.search(t)
+    trained = lx.TRAIN_VERB.search(t) and not lx.STAFF_TRAINING.search(t)
     retention, days = retention_of(t) if trained else (None, None)
     if not (
         lx.OPT_OUT.search(t)

@@ -298,7 +298,8 @@ DEVELOP_AI = rx(
 STAFF_TRAINING = rx(
     r"\btrain\w*\b[^.]{0,40}\b(?:staff|employees|personnel|agents|team members|moderators|reviewers|workforce)\b|"
     r"\b(?:staff|employee|personnel|compliance|security|privacy|agent)\s+training\b|training (?:courses?|sessions?|"
-    r"materials?|programs?|purposes of (?:our )?(?:staff|employees))"
+    r"materials?|programs?|purposes of (?:our )?(?:staff|employees))|"
+    r"\bquality (?:and|or|&) training\b|\btraining (?:and|or|&) quality\b"  # calls recorded for quality and training
 )
 
 FIRST_PARTY = rx(
