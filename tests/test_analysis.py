@@ -287,6 +287,37 @@ def test_retention(sentence, phrase, days):
             "none",
         ),
         ("We train our support staff in speech etiquette.", "none"),
+        # "training" with no AI word: on what users post or say, it is the training of models...
+        (
+            "Where the law allows, we may use the stories you post for training and to improve our filters.",
+            "no-choice",
+        ),
+        (
+            "With your permission, we use your voice recordings to inform training and product improvement.",
+            "opt-in",
+        ),
+        (
+            "Comments you post may be used for other purposes, such as training and improving our spam filter.",
+            "no-choice",
+        ),
+        ("We will not use your direct messages for training.", "never"),
+        # ...but not next to calls, support staff or courses, nor as the name of a plan, a video or a class
+        ("We may record calls with our customer care team for training.", "none"),
+        ("Messages you send to our help desk may be reviewed for quality and training.", "none"),
+        ("We use the runs you log to build your training plan.", "none"),
+        ("Videos of the event may be used in training and promotional materials.", "none"),
+        ("Videos you upload of your dog are used for training tips shown to you.", "none"),
+        # opt-in means training only with consent: consent for one kind of data, none for another, is no choice
+        (
+            "We use your public posts to train our AI models. With your consent, we also use your voice "
+            "recordings to train our speech models.",
+            "no-choice",
+        ),
+        (
+            "We may use how you use the app to improve our machine learning models. Notwithstanding the above, we "
+            "will not use your messages to train AI models without your consent.",
+            "opt-in",
+        ),
     ],
 )
 def test_stance_inference(text, stance):

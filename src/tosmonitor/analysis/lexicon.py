@@ -294,6 +294,33 @@ DEVELOP_AI = rx(
     r"(?:our\s+|its\s+|their\s+|(?-i:[A-Z]\w+\s+))?(?:generative\s+)?(?:A\.?I|Gen ?AI)\b(?![- ]?generated)"
     r"|(?:artificial[- ]intelligence|\bA\.?I\b|machine[- ]learning|\bML\b)\s+(?:models?\s+)?(?:training|development)"
 )
+# "Training" with no AI word, on what users post, say or send: "we may use the content you post for training",
+# "we use voice recordings to inform training and product improvement", "for other purposes such as training and
+# improving our filter technology". Read as training models only with such content named before it, and never
+# next to calls, support staff or quality reviews (``PEOPLE_TRAINING_CONTEXT``) or as the name of something
+# ("training videos", "training plan": a sport, a course).
+_USER_CONTENT = (
+    r"(?:content|posts?|messages?|chats?|conversations?|comments?|recordings?|voice|audio|prompts?|photos?|"
+    r"images?|videos?|uploads?)"
+)
+BARE_TRAINING = rx(
+    r"(?:\b(?:use[sd]?|using|process(?:es|ed|ing)?)\b[^.;]{0,120}?\b"
+    + _USER_CONTENT
+    + r"|\b"
+    + _USER_CONTENT
+    + r"\b[^.;]{0,80}?\b(?:used|processed))"  # "we use the posts ...", "posts ... may be used"
+    r"\b[^.;]{0,80}?\b(?:for|to inform|in)\s+(?:[\w-]+,?\s+){0,4}?training"
+    # training as the end of the phrase, not as the name of something ("training plans", "training tips")
+    r"(?=\s*(?:[.,;:)]|$)|\s+(?:and|or|&|to|of|purposes?|by|unless|if|where|when|with|on|so|that|as|until)\b)"
+    r"(?![\w\s,&-]{0,30}\b(?:materials?|sessions?|courses?|programs?|programmes?|classes?|manuals?|guides?)\b)"
+)
+PEOPLE_TRAINING_CONTEXT = rx(
+    r"\bcalls?\b|\bcustomer (?:service|support|care)\b|\bsupport\b|\brepresentatives?\b|\bagents?\b|"
+    r"\bquality (?:and|or|&) training\b|\btraining (?:and|or|&) quality\b|\bquality (?:assurance|control|purposes)\b|"
+    r"\bmonitor\w*|\bstaff\b|\bemployees?\b|\bpersonnel\b|\binstructors?\b|\bcoach\w*|\bteams?\b|\bcourses?\b"
+)
+# A clause that sets aside what comes before it ("Notwithstanding the above, ...").
+OVERRIDES_ABOVE = rx(r"\bnotwithstanding\b|\bdespite (?:the|anything)\b|\bregardless of (?:the|anything)\b")
 # "training" of people, not of models.
 STAFF_TRAINING = rx(
     r"\btrain\w*\b[^.]{0,40}\b(?:staff|employees|personnel|agents|team members|moderators|reviewers|workforce)\b|"

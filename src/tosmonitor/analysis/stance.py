@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .detect import NEIGHBOURS, ClauseHit, detect_text
-from .lexicon import CONSENT_WITHDRAWAL, REGIONS
+from .lexicon import CONSENT_WITHDRAWAL, OVERRIDES_ABOVE, REGIONS
 
 MAX_EVIDENCE = 6
 _PRIMARY_PARTIES = {"affiliates", "partners", "third-party collaborators", "licensees"}
@@ -91,6 +91,14 @@ def _withdraws_consent(permission: ClauseHit, side: ClauseHit) -> bool:
     return permission.consent and bool(CONSENT_WITHDRAWAL.search(side.text))
 
 
+def _only_with_consent(perms: list[ClauseHit]) -> bool:
+    """Whether the permissions train only with consent (opt-in): each asks for it, or one that asks for it
+    overrides the others ("Notwithstanding the above, we will not use ... without your consent"). Consent for
+    voice recordings beside posts used with no choice is not opt-in."""
+    asking = [h for h in perms if h.consent]
+    return bool(asking) and (len(asking) == len(perms) or any(OVERRIDES_ABOVE.search(h.text) for h in asking))
+
+
 def profile(hits: list[ClauseHit]) -> Profile:
     """Resolve clause hits into one version's profile and stance."""
     training = [h for h in hits if h.training and not h.ban]
@@ -146,7 +154,7 @@ def profile(hits: list[ClauseHit]) -> Profile:
     if perms:
         if default == "on" or (opt_out and default != "off"):
             stance = "opt-out"
-        elif default == "off" or any(h.consent for h in perms):
+        elif default == "off" or _only_with_consent(perms):
             stance = "opt-in"
         else:
             stance = "no-choice"
