@@ -324,6 +324,55 @@ def test_stance_inference(text, stance):
     assert analyse(text).training == stance
 
 
+@pytest.mark.parametrize(
+    ("service", "text", "stance"),
+    [
+        # a company's name is not a mention of AI, nor is closing an account a choice about training
+        (
+            "Notely AI",
+            "We use your notes to train our models. Notely AI may suspend or deactivate your account.",
+            "no-choice",
+        ),
+        (
+            "Lumen",
+            "We use your chats to train our models. Lumen AI, our parent company, may deactivate accounts.",
+            "no-choice",
+        ),
+        (
+            "Otterly",
+            "We use your recordings to train our models. Recordings are stored in Ireland. You can deactivate "
+            "two-step login by writing to help@otterly.ai.",
+            "no-choice",
+        ),
+        (
+            "Notely AI",
+            "We use your notes to train our models. You can opt out of AI training in your Notely AI settings.",
+            "opt-out",
+        ),
+        # consent asked for in a sentence of its own
+        (
+            "Scribe",
+            "We may use your documents to improve our AI models. We will ask for your consent first.",
+            "opt-in",
+        ),
+        (
+            "Scribe",
+            "We may use your documents to improve our AI models. We ask for your consent before we email you offers.",
+            "no-choice",
+        ),
+        # what users write, named so, is their data; helping them write is a feature
+        ("Scribe", "We use the notes you write to train our models.", "no-choice"),
+        (
+            "Scribe",
+            "We build AI features to help you write faster. We do not use your documents to train our AI models.",
+            "never",
+        ),
+    ],
+)
+def test_stance_of_a_service(service, text, stance):
+    assert analyse(text, service=service).training == stance
+
+
 def _compare_clauses(old: str, new: str):
     page = (
         "# Privacy Policy\n\n## How we use information\n\nWe use your information to run the service.\n{}\n"

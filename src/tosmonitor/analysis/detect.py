@@ -251,7 +251,7 @@ def classify(clause: Clause, *, lead: str = "", service: str | None = None) -> C
     t = plain(clause.text)
     full = f"{lead} {t}" if lead else t
     if not mentions_training(t) and not (lead and mentions_training(full) and lx.PREFILTER.search(t.lower())):
-        return _side_hit(clause, t)
+        return _side_hit(clause, t, service)
     if not mentions_training(t):
         t = full
     if t.rstrip(" *_").endswith("?") or (_CAPABILITY.search(t) and not _USERISH.search(t)):
@@ -313,6 +313,8 @@ def classify(clause: Clause, *, lead: str = "", service: str | None = None) -> C
             retro_opt_out = True
     notice = "pause" if lx.PAUSE.search(t) else "resume" if lx.RESUME.search(t) else None
     default = "on" if lx.DEFAULT_ON.search(t) else "off" if lx.DEFAULT_OFF.search(t) else None
+    if default is None and lx.CONSENT_FIRST.search(t) and not lx.OTHER_OPT_OUT.search(t):
+        default = "off"  # asked first: nothing is used until the user agrees
     exceptions = _exceptions(t) if (opt_out or conditional_opt_out or promise) else ()
     categories: tuple[str, ...] = ()
     excluded: tuple[str, ...] = ()
@@ -397,7 +399,24 @@ def _exceptions(t: str) -> tuple[str, ...]:
     return tuple(out) or ("other",)
 
 
-def _side_hit(clause: Clause, t: str) -> ClauseHit | None:
+# A company named "<Name> AI" acting or owning ("Lumen AI, our parent company, ...", "Lumen AI may ...").
+_COMPANY_AI = re.compile(
+    r"\b[A-Z][\w&-]*(?:\s+[A-Z][\w&-]*){0,2}\s+AI\b(?=,|['’]s\b|\s+(?:may|will|can|shall|must|reserves|is|has|"
+    r"does|Inc|Ltd|Limited|SAS|SA|GmbH|LLC|Corp)\b)"
+)
+
+
+def _names_ai(t: str, service: str | None) -> bool:
+    """Whether ``t`` names AI, companies' names aside: the service's own ("deactivation by Mistral AI") and
+    another "<Name> AI" acting or owning."""
+    if service and lx.AI_WORDS.search(service):
+        t = re.sub(re.escape(service), " ", t, flags=re.IGNORECASE)
+    if "AI" in t:
+        t = _COMPANY_AI.sub(" ", t)
+    return bool(lx.AI_WORDS.search(t))
+
+
+def _side_hit(clause: Clause, t: str, service: str | None = None) -> ClauseHit | None:
     """Clauses that do not mention training themselves but qualify a neighbour (opt-out, regions, defaults)."""
     if _SHARE_DEVELOP.search(t) and not lx.NEGATION.search(t):
         parties = parties_of(t, None)
@@ -411,6 +430,7 @@ def _side_hit(clause: Clause, t: str) -> ClauseHit | None:
         lx.OPT_OUT.search(t)
         or lx.DEFAULT_ON.search(t)
         or lx.DEFAULT_OFF.search(t)
+        or lx.CONSENT_FIRST.search(t)
         or lx.CARVE_OUT.search(t)
         or retention
     ):
@@ -418,6 +438,8 @@ def _side_hit(clause: Clause, t: str) -> ClauseHit | None:
     opt_out = (_labels(t, lx.OPT_OUT_MECHANISMS) or ("other",)) if lx.OPT_OUT.search(t) else ()
     regions = _labels(t, lx.REGIONS) if lx.CARVE_OUT.search(t) else ()
     default = "on" if lx.DEFAULT_ON.search(t) else "off" if lx.DEFAULT_OFF.search(t) else None
+    if default is None and lx.CONSENT_FIRST.search(t) and not lx.OTHER_OPT_OUT.search(t):
+        default = "off"  # asked first: nothing is used until the user agrees
     if opt_out and lx.OTHER_OPT_OUT.search(t) and not lx.AI_WORDS.search(t):
         opt_out = ()  # an opt-out from marketing, cookies or ads says nothing about training
     if opt_out and _AI_FEATURE.search(t) and not _ABOUT_MODELS.search(t):
@@ -425,13 +447,14 @@ def _side_hit(clause: Clause, t: str) -> ClauseHit | None:
     if not (opt_out or regions or default or retention):
         return None
     retro = False if opt_out and lx.NOT_RETRO_OPT_OUT.search(t) else None
+    names_ai = _names_ai(t, service)
     return ClauseHit(
         clause,
         opt_out=opt_out,
-        relevant=bool(lx.AI_WORDS.search(t) or _REFERS_BACK.search(t) or retention),
+        relevant=bool(names_ai or _REFERS_BACK.search(t) or retention),
         retention=retention,
         retention_days=days,
-        about_ai=bool(set(opt_out) - {"objection"}) and bool(lx.AI_WORDS.search(t)) and not _BAN.search(t),
+        about_ai=bool(set(opt_out) - {"objection"}) and names_ai and not _BAN.search(t),
         regional_right=bool(opt_out) and _regional_right(t),
         default=default,
         excluded_regions=regions,

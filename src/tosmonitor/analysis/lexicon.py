@@ -157,7 +157,7 @@ PREFILTER = re.compile(
 SIDE_PREFILTER = re.compile(
     r"\bopt|turn|switch|disabl|toggle|object|default|outside|except|exclud|other than|withdr|choice|whether|"
     r"settings?[ .]|preferenc|unsubscrib|deactivat|prevent|stop|if you do|subject to|you live|located|reside|\bshar|"
-    r"disclos"
+    r"disclos|consent|permission"
 )
 # Both prefilters at once, written for speed: plain substrings (a C-level ``in`` test each) and the few
 # alternatives that need a word boundary. ``might_matter(low)`` is true exactly when PREFILTER or SIDE_PREFILTER
@@ -168,7 +168,7 @@ _PREFILTER_WORDS = (
     "turn", "switch", "disabl", "toggle", "object", "default", "outside", "except", "exclud", "other than",
     "withdr", "choice", "whether", "setting ", "settings ", "setting.", "settings.", "preferenc", "unsubscrib",
     "deactivat", "prevent", "stop",
-    "if you do", "subject to", "you live", "located", "reside", "disclos",
+    "if you do", "subject to", "you live", "located", "reside", "disclos", "consent", "permission",
 )  # fmt: skip
 _PREFILTER_BOUNDED = re.compile(r"\ba\.?i\b|\bml\b|\bopt|\bshar")
 _BOUNDED_HINTS = ("ai", "a.i", "ml", "opt", "shar")
@@ -253,16 +253,19 @@ AI_TECHNOLOGY = (
 # matters, so that a person named Claude or the word "bard" are not taken for them.
 MODEL_NAMES = r"(?-i:\b(?:Llama|Gemini|ChatGPT|GPT(?:-\d\w*)?|Copilot|Grok|Claude|Bard|Firefly)\b)"
 AI_TERM = rx(
-    r"artificial[- ]intelligence|\bA\.?I\.?\b|\bGen ?AI\b|machine[- ]learning|\bML\b|\bLLMs?\b|generative|"
+    r"artificial[- ]intelligence|(?<!\.)\bA\.?I\.?\b|\bGen ?AI\b|machine[- ]learning|\bML\b|\bLLMs?\b|generative|"
     r"(?:language|foundation(?:al)?|AI|ML|learning|predictive|base|our|its|their|the)\s+models?\b|\bmodels?\b|"
     r"neural|algorithm|" + AI_TECHNOLOGY + "|" + MODEL_NAMES
 )
 STRONG_AI = rx(
-    r"artificial[- ]intelligence|\bA\.?I\.?\b|\bGen ?AI\b|machine[- ]learning|\bML\b|\bLLMs?\b|generative|"
+    r"artificial[- ]intelligence|(?<!\.)\bA\.?I\.?\b|\bGen ?AI\b|machine[- ]learning|\bML\b|\bLLMs?\b|generative|"
     r"\bmodels?\b|neural|" + AI_TECHNOLOGY
 )
 # AI words without the bare "model" (which also means "model withdrawal form", "business model").
-AI_WORDS = rx(r"artificial[- ]intelligence|\bA\.?I\b|machine[- ]learning|\bML\b|\bLLMs?\b|generative|\btrain")
+# (".ai" ends a domain name, "Otter.ai": it names a company, not the technology.)
+AI_WORDS = rx(
+    r"artificial[- ]intelligence|(?<!\.)\bA\.?I\b|machine[- ]learning|\bML\b|\bLLMs?\b|generative|\btrain"
+)
 # Opt-outs about something else: marketing, cookies, ads, notifications.
 OTHER_OPT_OUT = rx(
     r"communications|marketing|promotional|newsletters?|e-?mails? from us|cookies?|advertis|\bads\b|notifications|"
@@ -341,7 +344,10 @@ USER_DATA = rx(
     r"\byour\b|\buser|\bmember|\bcustomer|\bpersonal (?:data|information)|\bcontent\b|\binformation\b|\bdata\b|"
     r"\bposts?\b|\bprompts?\b|\binputs?\b|\boutputs?\b|\bconversations?\b|\bchats?\b|\bmessages?\b|\bimages?\b|"
     r"\bphotos?\b|\bvideos?\b|\brecordings?\b|\bvoice\b|\baudio\b|\binteractions?\b|\bactivity\b|\bfeedback\b|"
-    r"\byou (?:submit|upload|provide|share|post|send|enter|create|generate|input)\b"
+    r"\byou (?:submit|upload|provide|share|post|send|enter|create|generate|input)\b|"
+    # what users write or keep, named so ("the notes you write"; "we help you write" is not data)
+    r"\b(?:notes?|texts?|documents?|files?|entries|pages?|what|anything|everything)\s+(?:that\s+)?you\s+"
+    r"(?:write|type|record|save|store|add|keep)\b"
 )
 
 # Negations that turn a training statement into a promise not to train.
@@ -373,7 +379,9 @@ HEADING_BANS = rx(
 
 OPT_OUT = rx(
     r"\bopt(?:ing|ed|s)?[- ]?out\b|\bturn(?:ing|ed|s)? (?:it |this |that )?off\b|\bswitch(?:ing|ed|es)? (?:it |this )?off\b|"
-    r"\bdisabl\w+|\btoggle\w*|\bdeactivat\w+|\bobject(?:ing|ion|ions|s)?\b|\bunsubscrib\w*|"
+    r"\bdisabl\w+|\btoggle\w*|\bobject(?:ing|ion|ions|s)?\b|\bunsubscrib\w*|"
+    # deactivating a setting, not an account (closing an account is not a choice about training)
+    r"\bdeactivat\w+(?!\s+(?:(?:your|the|their|its|an?|this|that|such|any)\s+)?(?:user\s+)?accounts?\b)|"
     r"\bwithdraw\w*|\bexclude (?:your|their|its|it|them|this|these|that)\b[^.]{0,60}\bfrom\b|\bchoices? you (?:make|have made)\b|\byou (?:can |may |will be able to )?(?:control|choose|decide) whether\b|\b(?:in control of|control over|controls? (?:for|over)) (?:whether|how)\b|"
     r"\bprevent (?:us|your|such|this|the)\b|\bstop (?:us|your|the use|using)|\bchange (?:this|that|your)\s+(?:setting|preference)|"
     r"\bsettings?\b[^.]{0,60}\b(?:off|disable|control|choose|manage|turn|adjust)|\bif you (?:do not|don['’]t) want\b|"
@@ -384,7 +392,8 @@ OPT_OUT = rx(
 )
 OPT_OUT_MECHANISMS = {
     "setting": rx(
-        r"\bsettings?\b|\btoggle|\bturn\w* (?:it |this |that )?off\b|\bswitch\w* (?:it |this )?off\b|\bpreferences?\b|\bcontrols?\b"
+        r"\bsettings?\b|\btoggle|\bturn\w* (?:it |this |that )?off\b|\bswitch\w* (?:it |this )?off\b|\bpreferences?\b|\bcontrols?\b|"
+        r"\b(?:feature|option)s? (?:available )?(?:on|in|from|under) your (?:account|profile|dashboard)\b"
     ),
     "form": rx(r"\bform\b|\brequest\b|\bportal\b"),
     "email": rx(r"\bemail\b|\be-mail\b|@\w|\bcontact us\b"),
@@ -406,6 +415,13 @@ CONSENT = rx(
     r"\bif you allow (?:us|it|this)\b|\brel(?:y|ies|ying) on (?:your|users['’]?|the user['’]s) (?:\w+ )?consent\b"
 )
 # Withdrawing consent given before: what makes consent consent, not a way to opt out of a default.
+# Consent asked for in a sentence of its own, for what a neighbour says ("Scribe will ask for your consent first").
+CONSENT_FIRST = rx(
+    r"\b(?:ask|seek|obtain|request|get)\w*\s+(?:for\s+)?your\s+(?:prior\s+|explicit\s+|express\s+)?"
+    r"(?:consent|permission)\b[^.]{0,40}?\b(?:first|beforehand|in advance|"
+    r"before (?:doing so|we do (?:so|this|that)|(?:we )?us(?:e|ing) (?:it|them|this|that|your|such)))\b|"
+    r"\bonly (?:with|after (?:obtaining|getting|receiving)) your (?:prior |explicit |express )?(?:consent|permission)\b"
+)
 CONSENT_WITHDRAWAL = rx(
     r"\b(?:withdraw\w*|revok\w*|revocation|retract\w*)\b[^.]{0,40}?\bconsent\b|"
     r"\bconsent\b[^.]{0,60}?\b(?:withdraw\w*|revok\w*|retract\w*)"
