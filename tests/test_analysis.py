@@ -373,6 +373,48 @@ def test_stance_of_a_service(service, text, stance):
     assert analyse(text, service=service).training == stance
 
 
+@pytest.mark.parametrize(
+    ("text", "stance"),
+    [
+        ("Texts you translate with Linguo Free may be used to train our translation models.", "no-choice"),
+        ("We use meeting transcripts to train our speech recognition models.", "no-choice"),
+        (
+            "We use meeting transcripts to train our speech recognition models only if the meeting host has given "
+            "permission.",
+            "opt-in",
+        ),
+        # a plan named after the product is a tier: its promise is not a promise for everyone
+        (
+            "Texts you translate with Linguo Free may be used to train our translation models. Texts translated "
+            "with Linguo Pro are never used to train our models.",
+            "no-choice",
+        ),
+        # training people, or on a schedule, is not training models
+        ("Our staff attend annual training on information security and your privacy.", "none"),
+        ("You can train on your own schedule, and we use your workout data to suggest rest days.", "none"),
+    ],
+)
+def test_stance_of_a_translation_and_meeting_service(text, stance):
+    assert analyse(text, service="Linguo").training == stance
+
+
+def test_a_promise_for_a_plan_said_as_training_on_its_data_is_reported():
+    c = _compare_clauses(
+        "We may use your projects to train our AI models.",
+        "We may use your projects to train our AI models. We do not train on projects of Enterprise customers.",
+    )
+    assert [f.rule for f in c.findings] == ["no_training_promise_added"]
+    assert "for some plans" in c.findings[0].summary
+
+
+def test_opting_in_to_model_improvement_is_about_training():
+    c = _compare_clauses(
+        "If you opt in to model improvement, we keep the text you submit for 30 days.",
+        "If you opt in to model improvement, we keep the text you submit for 3 years.",
+    )
+    assert [f.rule for f in c.findings] == ["retention_lengthened"]
+
+
 def _compare_clauses(old: str, new: str):
     page = (
         "# Privacy Policy\n\n## How we use information\n\nWe use your information to run the service.\n{}\n"

@@ -296,6 +296,7 @@ DEVELOP_AI = rx(
     r"|\b(?:develop|improv|enhanc|refin)\w*\s+(?:and\s+(?:develop|improv|enhanc|refin)\w*\s+)?"
     r"(?:our\s+|its\s+|their\s+|(?-i:[A-Z]\w+\s+))?(?:generative\s+)?(?:A\.?I|Gen ?AI)\b(?![- ]?generated)"
     r"|(?:artificial[- ]intelligence|\bA\.?I\b|machine[- ]learning|\bML\b)\s+(?:models?\s+)?(?:training|development)"
+    r"|\bmodels?\s+improvement\b"  # "if you opt in to model improvement"
 )
 # "Training" with no AI word, on what users post, say or send: "we may use the content you post for training",
 # "we use voice recordings to inform training and product improvement", "for other purposes such as training and
@@ -324,9 +325,20 @@ PEOPLE_TRAINING_CONTEXT = rx(
 )
 # A clause that sets aside what comes before it ("Notwithstanding the above, ...").
 OVERRIDES_ABOVE = rx(r"\bnotwithstanding\b|\bdespite (?:the|anything)\b|\bregardless of (?:the|anything)\b")
+# "We do not train on projects of Enterprise customers": training on data, said with no AI word.
+_TRAINING_DATA = (
+    r"(?:data|content|projects?|files?|documents?|conversations?|chats?|prompts?|inputs?|messages?|posts?|images?|"
+    r"photos?|videos?|recordings?|code|transcripts?|information)"
+)
+TRAIN_ON = rx(
+    r"\btrain(?:s|ed)?\s+on\s+(?:the\s+|any\s+)?(?:(?:your|their|its|users?['’]?|customers?['’]?|members?['’]?)\s+"
+    r"(?:[\w-]+\s+)?)?" + _TRAINING_DATA + r"\b"
+)
 # "training" of people, not of models.
 STAFF_TRAINING = rx(
     r"\btrain\w*\b[^.]{0,40}\b(?:staff|employees|personnel|agents|team members|moderators|reviewers|workforce)\b|"
+    r"\b(?:staff|employees|personnel|workforce)\s+(?:\w+\s+){0,2}(?:receive|attend|complete|undergo|get)s?\s+"
+    r"(?:\w+\s+){0,2}training\b|"
     r"\b(?:staff|employee|personnel|compliance|security|privacy|agent)\s+training\b|training (?:courses?|sessions?|"
     r"materials?|programs?|purposes of (?:our )?(?:staff|employees))|"
     r"\bquality (?:and|or|&) training\b|\btraining (?:and|or|&) quality\b"  # calls recorded for quality and training
@@ -345,9 +357,10 @@ USER_DATA = rx(
     r"\bposts?\b|\bprompts?\b|\binputs?\b|\boutputs?\b|\bconversations?\b|\bchats?\b|\bmessages?\b|\bimages?\b|"
     r"\bphotos?\b|\bvideos?\b|\brecordings?\b|\bvoice\b|\baudio\b|\binteractions?\b|\bactivity\b|\bfeedback\b|"
     r"\byou (?:submit|upload|provide|share|post|send|enter|create|generate|input)\b|"
-    # what users write or keep, named so ("the notes you write"; "we help you write" is not data)
+    r"\btranscripts?\b|"
+    # what users write, keep or translate, named so ("the notes you write"; "we help you write" is not data)
     r"\b(?:notes?|texts?|documents?|files?|entries|pages?|what|anything|everything)\s+(?:that\s+)?you\s+"
-    r"(?:write|type|record|save|store|add|keep)\b"
+    r"(?!(?:can|cannot|may|might|will|would|must|should|could|do|did|does|are|were|have|had|need)\b)[a-z]+\b"
 )
 
 # Negations that turn a training statement into a promise not to train.
@@ -412,7 +425,10 @@ CONSENT = rx(
     r"\b(?:only )?(?:if|when|once|after) you (?:choose to )?(?:enable|activate|opt in)\b|"
     r"\b(?:give|grant|provide)(?: or (?:withdraw|revoke))? (?:us )?your (?:\w+ )?(?:consent|permission)\b|"
     r"\b(?:if|once|when|where) you (?:agree|consent)\b(?!\s+to (?:these|the|this|our) (?:terms|policy|agreement|privacy))|"
-    r"\bif you allow (?:us|it|this)\b|\brel(?:y|ies|ying) on (?:your|users['’]?|the user['’]s) (?:\w+ )?consent\b"
+    r"\bif you allow (?:us|it|this)\b|\brel(?:y|ies|ying) on (?:your|users['’]?|the user['’]s) (?:\w+ )?consent\b|"
+    # consent of the person who decides for an account or a meeting
+    r"\b(?:if|when|where|once|after|provided that)\s+the\s+(?:\w+\s+)?(?:host|owner|admin\w*|account holder|organi[sz]er)"
+    r"\s+(?:has|have)\s+(?:given|granted|provided)\s+(?:\w+\s+)?(?:consent|permission)\b"
 )
 # Withdrawing consent given before: what makes consent consent, not a way to opt out of a default.
 # Consent asked for in a sentence of its own, for what a neighbour says ("Scribe will ask for your consent first").
@@ -448,7 +464,8 @@ TIER = rx(
     r"education|edu|government|professional|plus|developer|platform)\s+(?:customers?|users?|accounts?|plans?|"
     r"tiers?|products?|offerings?|services?|subscriptions?|data|content|versions?|editions?)\b|"
     r"\b(?:business data|enterprise data)\b|\bour (?:business|enterprise) (?:offerings|products)\b|"
-    r"\bif you (?:use|are|subscribe to|have) (?:[\w-]+ ){0,4}?(?:team|enterprise|business|paid|pro|premium|api|education)\b"
+    r"\bif you (?:use|are|subscribe to|have) (?:[\w-]+ ){0,4}?(?:team|enterprise|business|paid|pro|premium|api|education)\b|"
+    r"(?-i:\b[A-Z][\w-]*\s+(?:Pro|Plus|Premium|Business|Enterprise)\b)"  # a product's paid plan: "Linguo Pro"
 )
 FREE_TIER = rx(r"\bfree\b|\bconsumer\b|\bpersonal (?:accounts?|use|plans?)\b|\bindividual\b")
 THIRD_PARTY_SUBJECT = rx(
