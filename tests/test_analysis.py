@@ -407,6 +407,23 @@ def test_a_promise_for_a_plan_said_as_training_on_its_data_is_reported():
     assert "for some plans" in c.findings[0].summary
 
 
+def test_a_carve_out_said_in_a_sentence_of_its_own_is_read_and_its_removal_reported():
+    c = _compare_clauses(
+        "We use public posts to train our generative AI models. We do not do this for people in the European Union.",
+        "We use public posts to train our generative AI models.",
+    )
+    assert c.before.excluded_regions == ("EU",)
+    assert [f.rule for f in c.findings] == ["carve_out_removed"]
+
+
+def test_a_promise_that_gains_data_someone_chooses_to_share_is_narrowed():
+    c = _compare_clauses(
+        "We never use children's recordings to train our models.",
+        "We never use children's recordings to train our models, except recordings that a parent chooses to share.",
+    )
+    assert [f.rule for f in c.findings] == ["no_training_promise_narrowed"]
+
+
 def test_opting_in_to_model_improvement_is_about_training():
     c = _compare_clauses(
         "If you opt in to model improvement, we keep the text you submit for 30 days.",
@@ -819,6 +836,10 @@ def test_might_matter_equals_both_prefilters():
         "marshal",
         "",
         "mail",
+        "not in the eu",
+        "queue",
+        "ukraine",
+        "eea.",
     ]
     for low in samples:
         assert lx.might_matter(low) == bool(lx.PREFILTER.search(low) or lx.SIDE_PREFILTER.search(low)), low

@@ -393,6 +393,10 @@ def _exceptions(t: str) -> tuple[str, ...]:
         ("flagged content", r"flagged|reported|report"),
         ("safety", r"safety|abuse|security"),
         ("logged-out use", r"logged[- ]out|signed[- ]out|without (?:an )?account"),
+        (
+            "shared by choice",
+            r"(?:chooses?|decides?|agrees?|elects?) to (?:share|send|submit|give|provide|contribute|upload)",
+        ),
     ):
         if re.search(pattern, t, re.IGNORECASE):
             out.append(name)

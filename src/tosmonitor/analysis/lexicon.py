@@ -157,7 +157,7 @@ PREFILTER = re.compile(
 SIDE_PREFILTER = re.compile(
     r"\bopt|turn|switch|disabl|toggle|object|default|outside|except|exclud|other than|withdr|choice|whether|"
     r"settings?[ .]|preferenc|unsubscrib|deactivat|prevent|stop|if you do|subject to|you live|located|reside|\bshar|"
-    r"disclos|consent|permission"
+    r"disclos|consent|permission|europe|united kingdom|switzerland|\beu\b|\beea\b|\buk\b"
 )
 # Both prefilters at once, written for speed: plain substrings (a C-level ``in`` test each) and the few
 # alternatives that need a word boundary. ``might_matter(low)`` is true exactly when PREFILTER or SIDE_PREFILTER
@@ -168,10 +168,11 @@ _PREFILTER_WORDS = (
     "turn", "switch", "disabl", "toggle", "object", "default", "outside", "except", "exclud", "other than",
     "withdr", "choice", "whether", "setting ", "settings ", "setting.", "settings.", "preferenc", "unsubscrib",
     "deactivat", "prevent", "stop",
-    "if you do", "subject to", "you live", "located", "reside", "disclos", "consent", "permission",
+    "if you do", "subject to", "you live", "located", "reside", "disclos", "consent", "permission", "europe",
+    "united kingdom", "switzerland",
 )  # fmt: skip
-_PREFILTER_BOUNDED = re.compile(r"\ba\.?i\b|\bml\b|\bopt|\bshar")
-_BOUNDED_HINTS = ("ai", "a.i", "ml", "opt", "shar")
+_PREFILTER_BOUNDED = re.compile(r"\ba\.?i\b|\bml\b|\bopt|\bshar|\beu\b|\beea\b|\buk\b")
+_BOUNDED_HINTS = ("ai", "a.i", "ml", "opt", "shar", "eu", "eea", "uk")
 
 
 _TRAIN_WORDS = _PREFILTER_WORDS[: _PREFILTER_WORDS.index("algorithm") + 1]
@@ -684,5 +685,8 @@ EXCEPTION = rx(
     r"turn\w* (?:\w+ )?off|switch\w* (?:\w+ )?off|disabled?)\b|"
     r"\b(?:except(?:ion)?|unless)\b[^.]{0,80}\b(?:feedback|thumbs|flagged|report\w*|safety|abuse|logged[- ]out|"
     r"signed[- ]out)\b|"
-    r"\b(?:feedback|flagged|reported)\b[^.]{0,80}\b(?:may still|will still|still be used|even if)\b"
+    r"\b(?:feedback|flagged|reported)\b[^.]{0,80}\b(?:may still|will still|still be used|even if)\b|"
+    # "..., except recordings that a parent chooses to share with us"
+    r"\b(?:except|other than|apart from)\b[^.]{0,80}\b(?:chooses?|decides?|agrees?|elects?) to "
+    r"(?:share|send|submit|give|provide|contribute|upload)\b"
 )
