@@ -424,6 +424,41 @@ def test_a_promise_that_gains_data_someone_chooses_to_share_is_narrowed():
     assert [f.rule for f in c.findings] == ["no_training_promise_narrowed"]
 
 
+def test_content_licensed_out_for_training_is_training_by_partners_not_a_grant_by_users():
+    c = _compare_clauses(
+        "",
+        "We license public questions and answers to selected partners, who may use them to train their AI models.",
+    )
+    assert c.ai_training_change
+    assert "partners" in c.after.parties
+    assert "licence_covers_training" not in [f.rule for f in c.findings]
+
+
+def test_a_promise_for_business_accounts_said_as_training_on_text_is_reported():
+    c = _compare_clauses(
+        "We use the text you write to train our writing models. You can opt out in your account settings.",
+        "We use the text you write to train our writing models. You can opt out in your account settings. We "
+        "never train on text from Business and Enterprise accounts.",
+    )
+    assert [f.rule for f in c.findings] == ["no_training_promise_added"]
+
+
+def test_training_off_unless_turned_on_is_opt_in():
+    stance = analyse(
+        "We do not use your conversations to train our models unless you turn on Model Training."
+    )
+    assert stance.training == "opt-in"
+
+
+def test_training_data_kept_for_less_time_is_reported_as_good_news():
+    c = _compare_clauses(
+        "If you opt in to training, we keep the clips you share for this purpose for 5 years.",
+        "If you opt in to training, we keep the clips you share for this purpose for 1 year.",
+    )
+    assert [(f.rule, f.severity) for f in c.findings] == [("retention_shortened", "low")]
+    assert c.before.training == c.after.training == "opt-in"
+
+
 def test_opting_in_to_model_improvement_is_about_training():
     c = _compare_clauses(
         "If you opt in to model improvement, we keep the text you submit for 30 days.",

@@ -587,6 +587,14 @@ def _set_findings(a: Profile, b: Profile, q: _Quotes) -> list[Finding]:
             old, new = q.new(lambda h: h.retention_days == sb.retention_days and h.retention == sb.retention)
             summary = f"training data kept longer: {sa.retention} -> {sb.retention}"
             out.append(Finding("retention_lengthened", "medium", summary, old, new))
+        elif sb.retention_days is not None and (
+            sa.retention_days is not None
+            and sb.retention_days < sa.retention_days
+            or sa.retention == INDEFINITELY
+        ):
+            old, new = q.new(lambda h: h.retention_days == sb.retention_days and h.retention == sb.retention)
+            summary = f"training data kept for less time: {sa.retention} -> {sb.retention}"
+            out.append(Finding("retention_shortened", "low", summary, old, new))
         if a.opt_out and b.opt_out and not b.opt_out >= a.opt_out and sa.training == sb.training == "opt-out":
             old, new = q.old(lambda h: bool(set(h.opt_out) - set(b.opt_out)))
             lost = ", ".join(sorted(a.opt_out - b.opt_out))

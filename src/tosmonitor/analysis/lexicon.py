@@ -309,6 +309,9 @@ _USER_CONTENT = (
     r"images?|videos?|uploads?)"
 )
 BARE_TRAINING = rx(
+    # opting in to or out of "training" is a choice about models: no one opts out of staff training
+    r"\bopt(?:s|ed|ing)?[- ]?(?:in|out)\s+(?:to|of|from)\s+(?:[\w-]+\s+){0,2}?training\b"
+    r"(?!\s+(?:sessions?|courses?|programs?|emails?))|"
     r"(?:\b(?:use[sd]?|using|process(?:es|ed|ing)?)\b[^.;]{0,120}?\b"
     + _USER_CONTENT
     + r"|\b"
@@ -329,7 +332,7 @@ OVERRIDES_ABOVE = rx(r"\bnotwithstanding\b|\bdespite (?:the|anything)\b|\bregard
 # "We do not train on projects of Enterprise customers": training on data, said with no AI word.
 _TRAINING_DATA = (
     r"(?:data|content|projects?|files?|documents?|conversations?|chats?|prompts?|inputs?|messages?|posts?|images?|"
-    r"photos?|videos?|recordings?|code|transcripts?|information)"
+    r"photos?|videos?|recordings?|code|transcripts?|information|texts?)"
 )
 TRAIN_ON = rx(
     r"\btrain(?:s|ed)?\s+on\s+(?:the\s+|any\s+)?(?:(?:your|their|its|users?['’]?|customers?['’]?|members?['’]?)\s+"
@@ -359,6 +362,9 @@ USER_DATA = rx(
     r"\bphotos?\b|\bvideos?\b|\brecordings?\b|\bvoice\b|\baudio\b|\binteractions?\b|\bactivity\b|\bfeedback\b|"
     r"\byou (?:submit|upload|provide|share|post|send|enter|create|generate|input)\b|"
     r"\btranscripts?\b|"
+    # what users publish on a site, named by its kind
+    r"\b(?:reviews|comments|listings|stories|answers|questions and answers|submissions|uploads|creations|artwork|"
+    r"clips|tracks|songs|designs|searches|queries|search queries|code snippets)\b|"
     # what users write, keep or translate, named so ("the notes you write"; "we help you write" is not data)
     r"\b(?:notes?|texts?|documents?|files?|entries|pages?|what|anything|everything)\s+(?:that\s+)?you\s+"
     r"(?!(?:can|cannot|may|might|will|would|must|should|could|do|did|does|are|were|have|had|need)\b)[a-z]+\b"
@@ -422,7 +428,7 @@ CONSENT = rx(
     r"\b(?:if|where|when|once|after) you (?:have )?(?:\w+ )?(?:give|given|grant|granted|provide|provided) "
     r"(?:us )?(?:your )?(?:\w+ )?(?:consent|permission)\b|\b(?:if|where|when|once|after) you (?:have )?consented\b|"
     r"\b(?:if you|you (?:may|can))\s+(?:choose|decide|agree|elect) to (?:share|allow|contribute|participate|let)\b|"
-    r"\b(?:only )?(?:if|when|once|after) you (?:\w+ )?(?:turn|switch) (?:it |this |that )?on\b|"
+    r"\b(?:only )?(?:if|when|once|after|unless) you (?:\w+ )?(?:turn|switch) (?:it |this |that )?on\b|"
     r"\b(?:only )?(?:if|when|once|after) you (?:choose to )?(?:enable|activate|opt in)\b|"
     r"\b(?:give|grant|provide)(?: or (?:withdraw|revoke))? (?:us )?your (?:\w+ )?(?:consent|permission)\b|"
     r"\b(?:if|once|when|where) you (?:agree|consent)\b(?!\s+to (?:these|the|this|our) (?:terms|policy|agreement|privacy))|"
@@ -664,7 +670,8 @@ RETRO_OPT_OUT = rx(
     r"datasets?)\b|\bretroactive\w*\b"
 )
 LICENCE = rx(
-    r"\blicen[cs]e\b|\bright to use\b|\bgrant (?:us|to us)\b|\byou grant\b|\broyalty[- ]free\b|\bperpetual\b|\birrevocable\b|\bsublicensable\b"
+    # the noun: "we license your posts to partners" (the verb) is a sharing, not a grant by users
+    r"(?<!\bwe )(?<!\bmay )(?<!\bcan )(?<!\bwill )(?<!\bto )\blicen[cs]e\b|\bright to use\b|\bgrant (?:us|to us)\b|\byou grant\b|\broyalty[- ]free\b|\bperpetual\b|\birrevocable\b|\bsublicensable\b"
 )
 PAUSE = rx(
     r"\b(?:delay\w*|paus\w+|postpon\w+|suspend\w*|halt\w*|put on hold|on hold|stop\w*)\b[^.]{0,80}\b(?:train\w*|"
