@@ -459,6 +459,41 @@ def test_training_data_kept_for_less_time_is_reported_as_good_news():
     assert c.before.training == c.after.training == "opt-in"
 
 
+HELP_PAGE = """# Data for generative AI improvement
+
+## What is this setting?
+
+This setting controls whether Lumen can use your data to train content-creation AI models.
+
+## How do I change it?
+
+Go to Settings > Data privacy and switch the toggle off.{default}
+{retro}"""
+
+
+def test_a_help_page_answers_under_headings_of_their_own():
+    before = HELP_PAGE.format(default="", retro="")
+    after = HELP_PAGE.format(
+        default=" The setting is on by default for members outside the EU, EEA, UK and Switzerland.",
+        retro="\n## Does opting out remove past training?\n\nNo. Opting out does not affect training that has already "
+        "taken place.\n",
+    )
+    c = compare(before, after, service="Lumen")
+    assert c.before.training == c.after.training == "opt-out"
+    assert c.after.excluded_regions == ("EU", "EEA", "UK", "CH")
+    assert sorted(f.rule for f in c.findings) == ["carve_out_added", "opt_out_not_retroactive"]
+
+
+def test_a_pause_notice_names_what_it_pauses_not_more_data():
+    page = "# Generative AI\n\nWe use public posts from adults to develop and improve generative AI at Lumen.\n{}"
+    c = compare(
+        page.format(""),
+        page.format("\nWe are pausing our plans to train our AI models on content from adults in the EU.\n"),
+        service="Lumen",
+    )
+    assert [f.rule for f in c.findings] == ["training_paused"]
+
+
 def test_opting_in_to_model_improvement_is_about_training():
     c = _compare_clauses(
         "If you opt in to model improvement, we keep the text you submit for 30 days.",

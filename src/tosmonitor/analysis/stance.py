@@ -73,11 +73,15 @@ def _stronger(a: str | None, b: str | None) -> str | None:
 
 
 def _near(hit: ClauseHit, others: list[ClauseHit]) -> list[ClauseHit]:
+    """The clauses around ``hit`` in its section, and those in the next or previous sections of the same page
+    that name AI or point back at it (a help page answers "How do I change it?" under a heading of its own)."""
     i, path = hit.clause.index, hit.clause.heading_path
     return [
         o
         for o in others
-        if o is not hit and abs(o.clause.index - i) <= NEIGHBOURS and o.clause.heading_path == path
+        if o is not hit
+        and abs(o.clause.index - i) <= NEIGHBOURS
+        and (o.clause.heading_path == path or o.relevant and o.clause.heading_path[:1] == path[:1])
     ]
 
 
@@ -166,8 +170,12 @@ def profile(hits: list[ClauseHit]) -> Profile:
     categories: set[str] = set()
     retention: str | None = None
     days: int | None = None
+    # A notice ("we are pausing our plans to train on content from adults in the EU") names what it pauses, not
+    # more data used: its categories count only when the notice is all a version says.
+    stated = [h for h in perms if not h.notice] or perms
     for h in perms:
         parties.update(h.parties)
+    for h in stated:
         categories.update(h.categories)
     for h in others:
         parties.update(h.parties)
@@ -206,7 +214,7 @@ def profile(hits: list[ClauseHit]) -> Profile:
         exceptions=frozenset(e for h in training if not h.promise for e in h.exceptions),
         promise_exceptions=frozenset(e for h in promises for e in h.exceptions),
         excluded_categories=frozenset(c for h in perms for c in h.excluded_categories),
-        model_kinds=frozenset(k for h in perms for k in h.model_kinds),
+        model_kinds=frozenset(k for h in stated for k in h.model_kinds),
         bans=sum(1 for h in hits if h.ban),
         hits=tuple(hits),
     )
