@@ -494,6 +494,31 @@ def test_a_pause_notice_names_what_it_pauses_not_more_data():
     assert [f.rule for f in c.findings] == ["training_paused"]
 
 
+@pytest.mark.parametrize(
+    ("text", "stance"),
+    [
+        ("Your notes improve our AI models only if you tick the box labelled Share notes.", "opt-in"),
+        (
+            "We use your messages to train our language models. If you would rather we did not, write to us and "
+            "we will exclude your account.",
+            "opt-out",
+        ),
+    ],
+)
+def test_more_ways_of_saying_a_choice(text, stance):
+    assert analyse(text).training == stance
+
+
+def test_teenagers_named_by_their_ages_are_minors():
+    c = _compare_clauses(
+        "We use chats to train our safety models.",
+        "We use chats to train our safety models, including chats from players aged 13 to 17.",
+    )
+    assert [(f.rule, f.summary) for f in c.findings] == [
+        ("category_added", "more data used for training: minors")
+    ]
+
+
 def test_opting_in_to_model_improvement_is_about_training():
     c = _compare_clauses(
         "If you opt in to model improvement, we keep the text you submit for 30 days.",

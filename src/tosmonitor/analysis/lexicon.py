@@ -408,7 +408,9 @@ OPT_OUT = rx(
     r"\b(?:manage|control|adjust|change|update)\s+(?:this|it|that|your (?:choices?|preferences?))\b[^.]{0,40}"
     r"\b(?:settings?|preferences)\b|"
     r"\bimprove the model for everyone\b|\bdata for generative ai improvement\b|\bexercise your right\b|"
-    r"\bunless you (?:tell|ask|instruct) us (?:not to|otherwise)\b"
+    r"\bunless you (?:tell|ask|instruct) us (?:not to|otherwise)\b|"
+    r"\bif you(?:['’]d| would) rather (?:we|us) (?:did not|didn['’]t|not)\b|"
+    r"\bwe will exclude your (?:account|data|content|information|workspace)\b"
 )
 OPT_OUT_MECHANISMS = {
     "setting": rx(
@@ -424,7 +426,8 @@ CONSENT = rx(
     r"customer['’]s|their|users['’]?|explicit|express|prior|affirmative)?\s*(?:prior\s+|explicit\s+|express\s+|"
     r"written\s+|affirmative\s+|separate\s+)*(?:consent|permission|authori[sz]ation)\b|"
     r"\bopt(?:s|ed|ing)?[- ]?in\b|\bunless you (?:\w+ ){0,2}?(?:give|grant|provide) (?:us )?(?:your )?(?:\w+ )?(?:permission|consent)\b|\bunless you (?:\w+ )?(?:consent|authori[sz]e|agree|allow|choose|permit|opt in|enable)\b|"
-    r"\bonly (?:if|when|where) you (?:\w+ ){0,2}(?:consent|agree|allow|choose|opt|enable|share|submit|give)\b|"
+    r"\bonly (?:if|when|where) you (?:\w+ ){0,2}(?:consent|agree|allow|choose|opt|enable|share|submit|give|tick|"
+    r"check|select|activate)\b|"
     r"\b(?:if|where|when|once|after) you (?:have )?(?:\w+ )?(?:give|given|grant|granted|provide|provided) "
     r"(?:us )?(?:your )?(?:\w+ )?(?:consent|permission)\b|\b(?:if|where|when|once|after) you (?:have )?consented\b|"
     r"\b(?:if you|you (?:may|can))\s+(?:choose|decide|agree|elect) to (?:share|allow|contribute|participate|let)\b|"
@@ -609,7 +612,10 @@ CATEGORIES = {
     "personal_data": rx(r"\bpersonal (?:data|information)\b"),
     "public_data": rx(r"\bpublicly available\b|\bpublic (?:information|sources|web)\b"),
     "feedback": rx(r"\bfeedback\b|\bthumbs\b|\bratings?\b"),
-    "minors": rx(r"\bminors?\b|\bchildren\b|\bunder (?:the age of )?1[3-8]\b"),
+    "minors": rx(
+        r"\bminors?\b|\bchildren\b|\bkids\b|\bteens?\b|\bteenagers?\b|\bunder (?:the age of )?1[3-8]\b|"
+        r"\b(?:aged|ages) (?:[1-9]|1[0-7]) (?:to|-|–|and) 1[0-7]\b"
+    ),
 }
 
 MODEL_KINDS = {
