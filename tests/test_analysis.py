@@ -519,6 +519,44 @@ def test_teenagers_named_by_their_ages_are_minors():
     ]
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "finding"),
+    [
+        (
+            "We use voice clips from users in the United States to train our speech models.",
+            "We use voice clips from all users to train our speech models.",
+            ("training_regions_widened", "AI training now covers more users: US -> all users"),
+        ),
+        (
+            "We use posts from members in the US to train our AI models.",
+            "We use posts from members in the US and Canada to train our AI models.",
+            ("training_regions_widened", "AI training now covers more users: US -> Canada, US"),
+        ),
+        (
+            "We use posts from members to train our AI models.",
+            "We use posts from members in the US to train our AI models.",
+            ("training_regions_narrowed", "AI training now covers fewer users: all users -> US"),
+        ),
+    ],
+)
+def test_training_limited_to_users_in_some_regions(old, new, finding):
+    c = _compare_clauses(old, new)
+    assert [(f.rule, f.summary) for f in c.findings] == [finding]
+
+
+def test_users_named_as_included_are_not_a_limit():
+    c = _compare_clauses(
+        "We use public posts, including from users in the EU, to train our AI models.",
+        "We use public posts to train our AI models.",
+    )
+    assert not c.ai_training_change
+
+
+def test_research_only_for_those_who_join_a_study_is_opt_in():
+    text = "We use your health data to develop new machine learning models only if you join a study."
+    assert analyse(text).training == "opt-in"
+
+
 def test_opting_in_to_model_improvement_is_about_training():
     c = _compare_clauses(
         "If you opt in to model improvement, we keep the text you submit for 30 days.",

@@ -541,6 +541,21 @@ def _set_findings(a: Profile, b: Profile, q: _Quotes) -> list[Finding]:
                 new,
             )
         )
+    # "from users in the United States" -> "from all users": the same training, for more people
+    ia, ib = a.included_regions, b.included_regions
+    if both_train and ia and (not ib or ib > ia):
+        before = ", ".join(_in_order(set(ia)))
+        after = ", ".join(_in_order(set(ib))) if ib else "all users"
+        old, new = q.old(lambda h: bool(set(h.included_regions) & ia))
+        if new is None:
+            new = q.new(lambda h: _perm(h) and set(h.included_regions) != set(ia))[1]
+        summary = f"AI training now covers more users: {before} -> {after}"
+        out.append(Finding("training_regions_widened", "high", summary, old, new))
+    elif both_train and ib and (not ia or ib < ia):
+        before = ", ".join(_in_order(set(ia))) if ia else "all users"
+        old, new = q.new(lambda h: bool(set(h.included_regions) & ib))
+        summary = f"AI training now covers fewer users: {before} -> {', '.join(_in_order(set(ib)))}"
+        out.append(Finding("training_regions_narrowed", "medium", summary, old, new))
     if both_train or (b.permission and a.stance.training in ("none", "never")):
         new_parties = set(sb.parties) - set(sa.parties)
         if new_parties and both_train:

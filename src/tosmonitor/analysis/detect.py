@@ -121,6 +121,7 @@ class ClauseHit:
     default: str | None = None  # on | off
     licence: bool = False  # a licence grant that covers training
     excluded_regions: tuple[str, ...] = ()
+    included_regions: tuple[str, ...] = ()  # a permission limited to users in these regions
     parties: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     # The data a permission leaves out ("except chats of users under 18").
@@ -296,6 +297,7 @@ def classify(clause: Clause, *, lead: str = "", service: str | None = None) -> C
     elif opt_out or consent:
         permission = True  # "you can opt out of your content being used to train" implies training
     regions = _labels(t, lx.REGIONS) if lx.CARVE_OUT.search(t) else ()
+    included = _included_regions(t) if permission and not regions and not promise else ()
     if promise and not permission and _regional_scope(t):
         # "We do not use the data of members in the EU ... to train": a regional carve-out, not a promise.
         promise, scope, regions = False, "", _regional_scope(t)
@@ -338,6 +340,7 @@ def classify(clause: Clause, *, lead: str = "", service: str | None = None) -> C
         default=default,
         licence=licence,
         excluded_regions=regions,
+        included_regions=included,
         parties=parties_of(t, service) if (permission or promise) else (),
         categories=categories,
         excluded_categories=excluded,
@@ -375,6 +378,17 @@ def _regional_right(t: str) -> bool:
     region and the opt-out in one part of the sentence. "This does not apply in the EU, and you can opt out"
     names a region in one part and a general opt-out in another."""
     return any(_REGIONAL_RIGHT.search(part) and lx.OPT_OUT.search(part) for part in _CLAUSE_JOIN.split(t))
+
+
+def _included_regions(t: str) -> tuple[str, ...]:
+    """Regions a permission is limited to ("we use voice clips from users in the United States to train")."""
+    found = lx.INCLUDED_SCOPE.search(t)
+    if not found or _ALSO.search(t[max(0, found.start() - 30) : found.start()]):
+        return ()  # "including from users in the EU" adds them, it does not limit the training to them
+    return _labels(t[found.end() : found.end() + 80], lx.REGIONS)
+
+
+_ALSO = re.compile(r"\b(?:including|also|as well as|even)\b", re.IGNORECASE)
 
 
 def _regional_scope(t: str) -> tuple[str, ...]:

@@ -427,7 +427,7 @@ CONSENT = rx(
     r"written\s+|affirmative\s+|separate\s+)*(?:consent|permission|authori[sz]ation)\b|"
     r"\bopt(?:s|ed|ing)?[- ]?in\b|\bunless you (?:\w+ ){0,2}?(?:give|grant|provide) (?:us )?(?:your )?(?:\w+ )?(?:permission|consent)\b|\bunless you (?:\w+ )?(?:consent|authori[sz]e|agree|allow|choose|permit|opt in|enable)\b|"
     r"\bonly (?:if|when|where) you (?:\w+ ){0,2}(?:consent|agree|allow|choose|opt|enable|share|submit|give|tick|"
-    r"check|select|activate)\b|"
+    r"check|select|activate|join|enrol|enroll|sign up|participate|volunteer)\b|"
     r"\b(?:if|where|when|once|after) you (?:have )?(?:\w+ )?(?:give|given|grant|granted|provide|provided) "
     r"(?:us )?(?:your )?(?:\w+ )?(?:consent|permission)\b|\b(?:if|where|when|once|after) you (?:have )?consented\b|"
     r"\b(?:if you|you (?:may|can))\s+(?:choose|decide|agree|elect) to (?:share|allow|contribute|participate|let)\b|"
@@ -494,7 +494,16 @@ REGIONS = {
     "Brazil": rx(r"\bBrazil\b"),
     "Canada": rx(r"\bCanada\b"),
     "South Korea": rx(r"\bSouth Korea\b|\bKorea\b"),
+    "US": rx(r"\bUnited States\b|(?-i:\bUS\b|\bU\.S\.(?:A\.)?|\bUSA\b)"),
+    "India": rx(r"\bIndia\b"),
+    "Japan": rx(r"\bJapan\b"),
+    "Australia": rx(r"\bAustralia\b"),
 }
+# Users in named regions, as those a permission is limited to ("voice clips from users in the United States").
+INCLUDED_SCOPE = rx(
+    r"\b(?:users?|members?|people|customers?|accounts?|residents?|players?|creators?|adults?|listeners?|drivers?)\s+"
+    r"(?:who (?:are|live|reside) |(?:located|based|living|residing) )?in\s+(?:the\s+)?"
+)
 CARVE_OUT = rx(
     r"\boutside(?: of)?(?: the)?\b|\bexcept\b|\bexcluding\b|\bexclude[sd]?\b|\bother than\b|\bnot (?:in|available in|"
     r"apply|applicable)\b|\bsubject to (?:our|the)?\s*\w*\s*(?:regional|european|eu|eea|uk)\b|\bunless you (?:live|are|reside)\b|"

@@ -62,6 +62,8 @@ class Profile:
     exceptions: frozenset[str] = frozenset()
     promise_exceptions: frozenset[str] = frozenset()
     excluded_categories: frozenset[str] = frozenset()  # data a permission leaves out
+    # The regions every permission is limited to (empty: no limit named, training wherever the service is used).
+    included_regions: frozenset[str] = frozenset()
     model_kinds: frozenset[str] = frozenset()
     bans: int = 0
     hits: tuple[ClauseHit, ...] = field(default=(), compare=False)
@@ -214,6 +216,11 @@ def profile(hits: list[ClauseHit]) -> Profile:
         exceptions=frozenset(e for h in training if not h.promise for e in h.exceptions),
         promise_exceptions=frozenset(e for h in promises for e in h.exceptions),
         excluded_categories=frozenset(c for h in perms for c in h.excluded_categories),
+        included_regions=(
+            frozenset(r for h in perms for r in h.included_regions)
+            if perms and all(h.included_regions for h in stated)
+            else frozenset()
+        ),
         model_kinds=frozenset(k for h in stated for k in h.model_kinds),
         bans=sum(1 for h in hits if h.ban),
         hits=tuple(hits),
