@@ -557,6 +557,29 @@ def test_research_only_for_those_who_join_a_study_is_opt_in():
     assert analyse(text).training == "opt-in"
 
 
+def test_a_carve_out_that_points_back_is_read_two_sentences_away():
+    page = "We use your data to train our AI models. You can opt out in Settings. {}"
+    c = _compare_clauses(
+        page.format("We do not currently do this for members in the EU, EEA, Switzerland or the UK."),
+        page.format(
+            "From 3 November, we will also use data from members in the EU, EEA, Switzerland and the UK."
+        ),
+    )
+    assert c.before.excluded_regions == ("EU", "EEA", "UK", "CH")
+    assert [f.rule for f in c.findings] == ["carve_out_removed"]
+
+
+@pytest.mark.parametrize(
+    ("objection", "stance"),
+    [
+        ("You can object at any time.", "opt-out"),
+        ("You have the right to object to processing based on our legitimate interests.", "no-choice"),
+    ],
+)
+def test_an_objection_right_after_the_training_clause(objection, stance):
+    assert analyse(f"We use public posts from adults to train our AI models. {objection}").training == stance
+
+
 def test_opting_in_to_model_improvement_is_about_training():
     c = _compare_clauses(
         "If you opt in to model improvement, we keep the text you submit for 30 days.",

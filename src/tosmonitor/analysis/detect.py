@@ -58,7 +58,8 @@ _GRANT = lx.rx(r"\bgrants?\b[^.]{0,200}\blicen[cs]e\b")
 _REFERS_BACK = lx.rx(
     r"\b(?:this|such|that|these|the)\s+(?:use|uses|processing|purpose|purposes|setting|feature|activity|sharing|"
     r"program(?:me)?)\b|\b(?:opt(?:ing)?[- ]?out of|turn(?:ing)?|switch(?:ing)?|object(?:ing)? to) (?:this|it|that|such)\b|"
-    r"^(?:this|it) (?:is|will be|can be)\b|\bchoices? you (?:make|have made)\b|\bby default\b"
+    r"^(?:this|it) (?:is|will be|can be)\b|\bchoices? you (?:make|have made)\b|\bby default\b|"
+    r"\b(?:do|does|doing)\s+(?:this|that|so)\b"  # "we do not do this for members in the EU"
 )
 _CAPABILITY = lx.rx(
     r"\btrain(?:s|ed|ing)?\s+(?:them|it|our models|the models?|models)\s+(?:to|so that|not to)\s+"

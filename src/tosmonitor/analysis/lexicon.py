@@ -327,6 +327,11 @@ PEOPLE_TRAINING_CONTEXT = rx(
     r"\bquality (?:and|or|&) training\b|\btraining (?:and|or|&) quality\b|\bquality (?:assurance|control|purposes)\b|"
     r"\bmonitor\w*|\bstaff\b|\bemployees?\b|\bpersonnel\b|\binstructors?\b|\bcoach\w*|\bteams?\b|\bcourses?\b"
 )
+# The general right to object, listed among data-protection rights: not a choice about training.
+GENERIC_OBJECTION = rx(
+    r"\blegitimate interests?\b|\bright to object\b|\bobject to (?:the |our )?processing\b|\bdata protection rights?\b|"
+    r"\bdirect marketing\b|\bprofiling\b"
+)
 # A clause that sets aside what comes before it ("Notwithstanding the above, ...").
 OVERRIDES_ABOVE = rx(r"\bnotwithstanding\b|\bdespite (?:the|anything)\b|\bregardless of (?:the|anything)\b")
 # "We do not train on projects of Enterprise customers": training on data, said with no AI word.

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .detect import NEIGHBOURS, ClauseHit, detect_text
-from .lexicon import CONSENT_WITHDRAWAL, OVERRIDES_ABOVE, REGIONS
+from .lexicon import CONSENT_WITHDRAWAL, GENERIC_OBJECTION, OVERRIDES_ABOVE, REGIONS
 
 MAX_EVIDENCE = 6
 _PRIMARY_PARTIES = {"affiliates", "partners", "third-party collaborators", "licensees"}
@@ -143,7 +143,14 @@ def profile(hits: list[ClauseHit]) -> Profile:
                 kept.append(o)
             if not (o.training or o.relevant or abs(o.clause.index - h.clause.index) <= 1):
                 continue
-            generic_objection = set(o.opt_out) <= {"objection"} and not o.training and not o.about_ai
+            # a bare right to object counts only right after the training clause, and never the general right
+            # to object to processing based on legitimate interests
+            generic_objection = (
+                set(o.opt_out) <= {"objection"}
+                and not o.training
+                and not o.about_ai
+                and (abs(o.clause.index - h.clause.index) > 1 or bool(GENERIC_OBJECTION.search(o.text)))
+            )
             if (
                 o.opt_out
                 and not o.regional_right
