@@ -580,6 +580,24 @@ def test_an_objection_right_after_the_training_clause(objection, stance):
     assert analyse(f"We use public posts from adults to train our AI models. {objection}").training == stance
 
 
+def test_the_rights_users_grant_can_cover_training():
+    text = (
+        "You grant us a licence to host, store and display your content. The rights you grant include the right "
+        "to use your content for machine learning and artificial intelligence development."
+    )
+    assert analyse(text).training == "no-choice"
+
+
+def test_a_licence_for_training_made_perpetual_is_reported():
+    c = _compare_clauses(
+        "You grant us a licence to use your content to train our AI models. This licence ends when you delete "
+        "your content.",
+        "You grant us a perpetual, irrevocable licence to use your content to train our AI models, which continues "
+        "after you delete your content.",
+    )
+    assert [f.rule for f in c.findings] == ["licence_made_perpetual"]
+
+
 def test_opting_in_to_model_improvement_is_about_training():
     c = _compare_clauses(
         "If you opt in to model improvement, we keep the text you submit for 30 days.",

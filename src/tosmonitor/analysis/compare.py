@@ -663,6 +663,10 @@ def _set_findings(a: Profile, b: Profile, q: _Quotes) -> list[Finding]:
                 new,
             )
         )
+    elif b.perpetual_licence and not a.perpetual_licence and a.licence:
+        old, new = q.new(lambda h: h.perpetual)
+        summary = "the licence that covers training is now perpetual or irrevocable, or outlives deletion"
+        out.append(Finding("licence_made_perpetual", "high", summary, old, new))
     for notice, rule in (("pause", "training_paused"), ("resume", "training_resumed")):
         if notice in b.notices and notice not in a.notices:
             old, new = q.new(lambda h, n=notice: h.notice == n)

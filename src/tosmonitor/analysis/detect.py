@@ -121,6 +121,7 @@ class ClauseHit:
     regional_right: bool = False  # the opt-out/objection applies only in some regions
     default: str | None = None  # on | off
     licence: bool = False  # a licence grant that covers training
+    perpetual: bool = False  # ... that is perpetual, irrevocable or kept after deletion
     excluded_regions: tuple[str, ...] = ()
     included_regions: tuple[str, ...] = ()  # a permission limited to users in these regions
     parties: tuple[str, ...] = ()
@@ -340,6 +341,7 @@ def classify(clause: Clause, *, lead: str = "", service: str | None = None) -> C
         regional_right=bool(opt_out) and _regional_right(t),
         default=default,
         licence=licence,
+        perpetual=licence and bool(lx.PERPETUAL_LICENCE.search(t)),
         excluded_regions=regions,
         included_regions=included,
         parties=parties_of(t, service) if (permission or promise) else (),

@@ -355,6 +355,7 @@ STAFF_TRAINING = rx(
 
 FIRST_PARTY = rx(
     r"\b(?:we|us|our|ours)\b|\b(?:the )?company\b|\baffiliates?\b|\bgrants?\b[^.;]{0,200}\blicen[cs]e\b|"
+    r"\brights? you grant\b|"
     r"\byou (?:hereby )?(?:\w+ly )?(?:consent|agree|acknowledge)\b[^.;]{0,20}\b(?:to|that)\b"
 )
 PURPOSE_START = rx(
@@ -692,6 +693,11 @@ RETRO_OPT_OUT = rx(
 LICENCE = rx(
     # the noun: "we license your posts to partners" (the verb) is a sharing, not a grant by users
     r"(?<!\bwe )(?<!\bmay )(?<!\bcan )(?<!\bwill )(?<!\bto )\blicen[cs]e\b|\bright to use\b|\bgrant (?:us|to us)\b|\byou grant\b|\broyalty[- ]free\b|\bperpetual\b|\birrevocable\b|\bsublicensable\b"
+)
+# A licence that outlives the user's choices: perpetual, irrevocable, or kept after the content is deleted.
+PERPETUAL_LICENCE = rx(
+    r"\bperpetual\b|\birrevocable\b|\b(?:continues?|survives?|remains? in effect)\b[^.]{0,40}\b(?:after|even if|beyond)\b"
+    r"[^.]{0,40}\b(?:delet\w+|remov\w+|terminat\w+|clos\w+)"
 )
 PAUSE = rx(
     r"\b(?:delay\w*|paus\w+|postpon\w+|suspend\w*|halt\w*|put on hold|on hold|stop\w*)\b[^.]{0,80}\b(?:train\w*|"

@@ -56,6 +56,7 @@ class Profile:
     opt_out: frozenset[str] = frozenset()
     promises: frozenset[tuple[str, tuple[str, ...]]] = frozenset()
     licence: bool = False
+    perpetual_licence: bool = False  # the licence that covers training outlives deletion or cannot be revoked
     retro_scope: bool = False
     notices: frozenset[str] = frozenset()
     # Data still used after an opt-out (feedback, flagged content...), and the same left out of a promise.
@@ -218,6 +219,7 @@ def profile(hits: list[ClauseHit]) -> Profile:
         opt_out=frozenset(opt_out),
         promises=frozenset((h.promise_scope, h.categories) for h in promises),
         licence=any(h.licence for h in perms),
+        perpetual_licence=any(h.perpetual for h in perms),
         retro_scope=any(h.retro_scope for h in perms),
         notices=frozenset(h.notice for h in training if h.notice),
         exceptions=frozenset(e for h in training if not h.promise for e in h.exceptions),
