@@ -598,6 +598,13 @@ def test_a_licence_for_training_made_perpetual_is_reported():
     assert [f.rule for f in c.findings] == ["licence_made_perpetual"]
 
 
+def test_a_legal_basis_cell_of_consent_makes_a_table_row_opt_in():
+    table = "# Privacy Policy\n\n| Purpose | Information | Legal basis |\n| --- | --- | --- |\n{}\n"
+    row = "| Improving our AI models | Content you post | {} |"
+    c = compare(table.format(row.format("Legitimate interests")), table.format(row.format("Consent")))
+    assert (c.before.training, c.after.training) == ("no-choice", "opt-in")
+
+
 def test_opting_in_to_model_improvement_is_about_training():
     c = _compare_clauses(
         "If you opt in to model improvement, we keep the text you submit for 30 days.",

@@ -263,7 +263,8 @@ def classify(clause: Clause, *, lead: str = "", service: str | None = None) -> C
         return ClauseHit(clause, training=True, ban=True)
     conditional_opt_out = bool(_CONDITIONAL_OPT_OUT.search(t) or _IF_NOT_WANT.search(t))
     opt_out = (_labels(t, lx.OPT_OUT_MECHANISMS) or ("other",)) if lx.OPT_OUT.search(t) else ()
-    consent = bool(lx.CONSENT.search(t)) and not conditional_opt_out
+    consent = bool(lx.CONSENT.search(t) or clause.kind == "table_row" and _CONSENT_CELL.search(clause.text))
+    consent = consent and not conditional_opt_out
     negated = _negated(lx.NOT_OPTED_OUT.sub("unless opted out", t))
     you_train = _YOU_TRAIN.search(t) or _you_build_to_train(t)
     feature = bool(you_train) and not lx.FIRST_PARTY.search(t[: you_train.start()] if you_train else "")
@@ -381,6 +382,12 @@ def _regional_right(t: str) -> bool:
     region and the opt-out in one part of the sentence. "This does not apply in the EU, and you can opt out"
     names a region in one part and a general opt-out in another."""
     return any(_REGIONAL_RIGHT.search(part) and lx.OPT_OUT.search(part) for part in _CLAUSE_JOIN.split(t))
+
+
+# A table's legal-basis cell that is consent: "| Improving our AI models | Content you post | Consent |".
+_CONSENT_CELL = re.compile(
+    r"\|\s*(?:(?:your|explicit|express|prior)\s+)?consent\b[^|]{0,60}(?:\||$)", re.IGNORECASE
+)
 
 
 def _included_regions(t: str) -> tuple[str, ...]:
