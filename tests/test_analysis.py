@@ -605,6 +605,24 @@ def test_a_legal_basis_cell_of_consent_makes_a_table_row_opt_in():
     assert (c.before.training, c.after.training) == ("no-choice", "opt-in")
 
 
+@pytest.mark.parametrize(
+    ("added", "category"),
+    [
+        (", including facial geometry derived from them,", "biometrics"),
+        (" and your precise location", "location"),
+        (" and health data", "sensitive_data"),
+    ],
+)
+def test_sensitive_kinds_of_data_added_to_training_are_named(added, category):
+    c = _compare_clauses(
+        "We use photos you post to train our image models.",
+        f"We use photos you post{added} to train our image models.",
+    )
+    assert [(f.rule, f.summary) for f in c.findings] == [
+        ("category_added", f"more data used for training: {category}")
+    ]
+
+
 def test_opting_in_to_model_improvement_is_about_training():
     c = _compare_clauses(
         "If you opt in to model improvement, we keep the text you submit for 30 days.",

@@ -631,6 +631,15 @@ CATEGORIES = {
         r"\bminors?\b|\bchildren\b|\bkids\b|\bteens?\b|\bteenagers?\b|\bunder (?:the age of )?1[3-8]\b|"
         r"\b(?:aged|ages) (?:[1-9]|1[0-7]) (?:to|-|–|and) 1[0-7]\b"
     ),
+    "biometrics": rx(
+        r"\bbiometric\w*|\bfac(?:e|ial) (?:geometry|scans?|templates?|prints?|data)\b|\bvoice ?prints?\b|\bfingerprints?\b"
+    ),
+    "location": rx(
+        r"\b(?:precise |approximate |geo-?)?location (?:data|history|information)\b|\bprecise location\b|\bgeolocation\b|\bGPS\b"
+    ),
+    "sensitive_data": rx(
+        r"\bsensitive (?:personal )?(?:data|information)\b|\bspecial categor\w+|\bhealth (?:data|information|conditions?)\b"
+    ),
 }
 
 MODEL_KINDS = {
