@@ -623,6 +623,33 @@ def test_sensitive_kinds_of_data_added_to_training_are_named(added, category):
     ]
 
 
+OPT_OUT_PAGE = "We use your chats to train our models. You can opt out in Settings. {}"
+
+
+@pytest.mark.parametrize(
+    ("added", "finding"),
+    [
+        # what stays in trained models is not a promise not to train
+        (
+            "Deleting your data does not remove it from models that have already been trained.",
+            "opt_out_not_retroactive",
+        ),
+        (
+            "If you opt out, we will also remove your past chats from future training datasets.",
+            "retroactive_opt_out_added",
+        ),
+    ],
+)
+def test_whether_an_opt_out_reaches_past_training(added, finding):
+    c = _compare_clauses(OPT_OUT_PAGE.format(""), OPT_OUT_PAGE.format(added))
+    assert [f.rule for f in c.findings] == [finding]
+
+
+def test_to_stop_this_contact_our_officer_is_an_opt_out():
+    text = "We use your chats to train our models. To stop this, contact our Data Protection Officer."
+    assert analyse(text).training == "opt-out"
+
+
 def test_opting_in_to_model_improvement_is_about_training():
     c = _compare_clauses(
         "If you opt in to model improvement, we keep the text you submit for 30 days.",

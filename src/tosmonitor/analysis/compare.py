@@ -652,6 +652,10 @@ def _set_findings(a: Profile, b: Profile, q: _Quotes) -> list[Finding]:
                 new,
             )
         )
+    elif sb.retroactive_opt_out is True and not sa.retroactive_opt_out and sb.training == "opt-out":
+        old, new = q.new(lambda h: h.retro_opt_out is True)
+        summary = "opting out now also covers past training"
+        out.append(Finding("retroactive_opt_out_added", "low", summary, old, new))
     if b.licence and not a.licence:
         old, new = q.new(lambda h: h.licence)
         out.append(

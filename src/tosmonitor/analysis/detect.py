@@ -273,6 +273,11 @@ def classify(clause: Clause, *, lead: str = "", service: str | None = None) -> C
         negated = _negated(t[you_train.end() :])
     promise = permission = False
     scope = ""
+    trained_stays = bool(lx.TRAINED_STAYS.search(t))
+    if trained_stays:
+        negated = (
+            False  # "does not remove it from models already trained" says what stays, it promises nothing
+        )
     if negated and not conditional_opt_out and not consent:
         promise = True
         if (
@@ -310,7 +315,7 @@ def classify(clause: Clause, *, lead: str = "", service: str | None = None) -> C
         and bool(re.search(r"\bgrant|\blicen[cs]e\b", t, re.IGNORECASE))
     )
     retention, days = retention_of(t)
-    retro_opt_out = None
+    retro_opt_out = False if trained_stays else None
     if opt_out or conditional_opt_out:
         if lx.NOT_RETRO_OPT_OUT.search(t):
             retro_opt_out = False
@@ -474,7 +479,9 @@ def _side_hit(clause: Clause, t: str, service: str | None = None) -> ClauseHit |
         opt_out = ()  # nor does turning off an AI feature ("our AI-powered spam filter ...")
     if not (opt_out or regions or default or retention):
         return None
-    retro = False if opt_out and lx.NOT_RETRO_OPT_OUT.search(t) else None
+    retro = None
+    if opt_out:
+        retro = False if lx.NOT_RETRO_OPT_OUT.search(t) else True if lx.RETRO_OPT_OUT.search(t) else None
     names_ai = _names_ai(t, service)
     return ClauseHit(
         clause,

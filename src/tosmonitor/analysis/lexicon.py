@@ -414,7 +414,7 @@ OPT_OUT = rx(
     r"\b(?:manage|control|adjust|change|update)\s+(?:this|it|that|your (?:choices?|preferences?))\b[^.]{0,40}"
     r"\b(?:settings?|preferences)\b|"
     r"\bimprove the model for everyone\b|\bdata for generative ai improvement\b|\bexercise your right\b|"
-    r"\bunless you (?:tell|ask|instruct) us (?:not to|otherwise)\b|"
+    r"\bunless you (?:tell|ask|instruct) us (?:not to|otherwise)\b|\bto stop (?:this|it|that)\b|"
     r"\bif you(?:['’]d| would) rather (?:we|us) (?:did not|didn['’]t|not)\b|"
     r"\bwe will exclude your (?:account|data|content|information|workspace)\b"
 )
@@ -424,7 +424,7 @@ OPT_OUT_MECHANISMS = {
         r"\b(?:feature|option)s? (?:available )?(?:on|in|from|under) your (?:account|profile|dashboard)\b"
     ),
     "form": rx(r"\bform\b|\brequest\b|\bportal\b"),
-    "email": rx(r"\bemail\b|\be-mail\b|@\w|\bcontact us\b"),
+    "email": rx(r"\bemail\b|\be-mail\b|@\w|\bcontact (?:us|our)\b|\bwrite to us\b"),
     "objection": rx(r"\bobject\w*"),
 }
 CONSENT = rx(
@@ -688,6 +688,11 @@ RETRO_SCOPE = rx(
     r"\bregardless of when\b|\b(?:already|previously|historical(?:ly)?|past)\s+(?:been\s+)?(?:posted|shared|uploaded|"
     r"collected|provided|published|created|submitted)\b|\b(?:content|posts|data) (?:you have|that you have) (?:already|ever|previously)\b|"
     r"\bpast (?:posts|content|activity|data)\b"
+)
+# "Deleting your data does not remove it from models that have already been trained": what is trained stays.
+TRAINED_STAYS = rx(
+    r"\b(?:remov|delet|eras|extract|unlearn)\w*\b[^.]{0,60}\bmodels?\b[^.]{0,40}\b(?:already|previously)\s+(?:been\s+)?"
+    r"trained\b"
 )
 NOT_RETRO_OPT_OUT = rx(
     r"\bdoes(?:n['’]t| not) affect\b[^.]{0,80}\b(?:already|previously|prior)\b|\bwill not (?:affect|undo|reverse)\b[^.]{0,80}"
