@@ -307,6 +307,7 @@ def test_retention(sentence, phrase, days):
         ("We use the runs you log to build your training plan.", "none"),
         ("Videos of the event may be used in training and promotional materials.", "none"),
         ("Videos you upload of your dog are used for training tips shown to you.", "none"),
+        ("You can opt out of training reminders in Settings > Notifications.", "none"),
         # opt-in means training only with consent: consent for one kind of data, none for another, is no choice
         (
             "We use your public posts to train our AI models. With your consent, we also use your voice "

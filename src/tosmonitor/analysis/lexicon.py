@@ -310,8 +310,8 @@ _USER_CONTENT = (
 )
 BARE_TRAINING = rx(
     # opting in to or out of "training" is a choice about models: no one opts out of staff training
-    r"\bopt(?:s|ed|ing)?[- ]?(?:in|out)\s+(?:to|of|from)\s+(?:[\w-]+\s+){0,2}?training\b"
-    r"(?!\s+(?:sessions?|courses?|programs?|emails?))|"
+    r"\bopt(?:s|ed|ing)?[- ]?(?:in|out)\s+(?:to|of|from)\s+(?:[\w-]+\s+){0,2}?training"
+    r"(?=\s*(?:[.,;:)]|$)|\s+(?:and|or|&|of|by|in|at|from|for|using|via|through|with|on|unless|if|when)\b)|"
     r"(?:\b(?:use[sd]?|using|process(?:es|ed|ing)?)\b[^.;]{0,120}?\b"
     + _USER_CONTENT
     + r"|\b"
