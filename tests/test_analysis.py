@@ -651,6 +651,19 @@ def test_to_stop_this_contact_our_officer_is_an_opt_out():
     assert analyse(text).training == "opt-out"
 
 
+@pytest.mark.parametrize(
+    "neighbour",
+    [
+        "You can opt out of training reminders in Settings > Notifications.",
+        "Our AI Assistant is off by default for business accounts; admins can turn it on.",
+        "If you are outside the EEA, we share data with partners to allow advertisers to reach you.",
+    ],
+)
+def test_neighbours_about_reminders_features_or_ads_leave_a_permission_alone(neighbour):
+    stance = analyse(f"We use your posts to train our AI models. {neighbour}")
+    assert (stance.training, stance.excluded_regions) == ("no-choice", ())
+
+
 def test_opting_in_to_model_improvement_is_about_training():
     c = _compare_clauses(
         "If you opt in to model improvement, we keep the text you submit for 30 days.",

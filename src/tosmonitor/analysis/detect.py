@@ -441,12 +441,22 @@ _COMPANY_AI = re.compile(
 
 def _names_ai(t: str, service: str | None) -> bool:
     """Whether ``t`` names AI, companies' names aside: the service's own ("deactivation by Mistral AI") and
-    another "<Name> AI" acting or owning."""
+    another "<Name> AI" acting or owning. "Training" alone counts, but not as the name of something ("training
+    reminders", "training sessions") nor beside calls, staff or courses."""
     if service and lx.AI_WORDS.search(service):
         t = re.sub(re.escape(service), " ", t, flags=re.IGNORECASE)
     if "AI" in t:
         t = _COMPANY_AI.sub(" ", t)
-    return bool(lx.AI_WORDS.search(t))
+    if lx.AI_WORDS_BUT_TRAINING.search(t):
+        return True
+    return bool(_TRAINING_AS_SUCH.search(t)) and not lx.PEOPLE_TRAINING_CONTEXT.search(t)
+
+
+_TRAINING_AS_SUCH = re.compile(
+    r"\btrain(?:s|ed|ing)?\b(?!\s+(?:reminders?|sessions?|courses?|programs?|programmes?|plans?|tips|videos?|classes?|"
+    r"camps?|zones?|load|materials?|manuals?|guides?|notifications?|emails?|schedules?|logs?|tickets?|stations?)\b)",
+    re.IGNORECASE,
+)
 
 
 def _side_hit(clause: Clause, t: str, service: str | None = None) -> ClauseHit | None:
@@ -473,16 +483,18 @@ def _side_hit(clause: Clause, t: str, service: str | None = None) -> ClauseHit |
     default = "on" if lx.DEFAULT_ON.search(t) else "off" if lx.DEFAULT_OFF.search(t) else None
     if default is None and lx.CONSENT_FIRST.search(t) and not lx.OTHER_OPT_OUT.search(t):
         default = "off"  # asked first: nothing is used until the user agrees
-    if opt_out and lx.OTHER_OPT_OUT.search(t) and not lx.AI_WORDS.search(t):
-        opt_out = ()  # an opt-out from marketing, cookies or ads says nothing about training
-    if opt_out and _AI_FEATURE.search(t) and not _ABOUT_MODELS.search(t):
-        opt_out = ()  # nor does turning off an AI feature ("our AI-powered spam filter ...")
+    names_ai = _names_ai(t, service)
+    if lx.OTHER_OPT_OUT.search(t) and not names_ai:
+        # an opt-out from marketing, cookies or ads says nothing about training, nor a region left out of ads
+        opt_out, regions = (), ()
+    if _AI_FEATURE.search(t) and not _ABOUT_MODELS.search(t):
+        # nor does turning off an AI feature ("our AI-powered spam filter ..."), or its default
+        opt_out, default = (), None
     if not (opt_out or regions or default or retention):
         return None
     retro = None
     if opt_out:
         retro = False if lx.NOT_RETRO_OPT_OUT.search(t) else True if lx.RETRO_OPT_OUT.search(t) else None
-    names_ai = _names_ai(t, service)
     return ClauseHit(
         clause,
         opt_out=opt_out,

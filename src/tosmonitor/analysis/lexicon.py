@@ -267,6 +267,9 @@ STRONG_AI = rx(
 AI_WORDS = rx(
     r"artificial[- ]intelligence|(?<!\.)\bA\.?I\b|machine[- ]learning|\bML\b|\bLLMs?\b|generative|\btrain"
 )
+AI_WORDS_BUT_TRAINING = rx(
+    r"artificial[- ]intelligence|(?<!\.)\bA\.?I\b|machine[- ]learning|\bML\b|\bLLMs?\b|generative"
+)
 # Opt-outs about something else: marketing, cookies, ads, notifications.
 OTHER_OPT_OUT = rx(
     r"communications|marketing|promotional|newsletters?|e-?mails? from us|cookies?|advertis|\bads\b|notifications|"
