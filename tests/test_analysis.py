@@ -664,6 +664,22 @@ def test_neighbours_about_reminders_features_or_ads_leave_a_permission_alone(nei
     assert (stance.training, stance.excluded_regions) == ("no-choice", ())
 
 
+def test_a_sister_company_named_is_a_new_party():
+    c = _compare_clauses(
+        "We may use the information we collect to train our machine learning models.",
+        "We may use the information we collect to train our machine learning models. Your chats may be shared "
+        "with our sister company Quill Labs to train its models.",
+    )
+    assert "party_added" in [f.rule for f in c.findings]
+    assert set(c.after.parties) >= {"affiliates", "Quill Labs"}
+
+
+def test_a_model_named_by_its_own_name():
+    text = "You can control whether your posts are used to train Quill in Settings > Privacy."
+    assert analyse(text).training == "opt-out"
+    assert analyse("Our videos show you how to train Rex, your new puppy.").training == "none"
+
+
 def test_opting_in_to_model_improvement_is_about_training():
     c = _compare_clauses(
         "If you opt in to model improvement, we keep the text you submit for 30 days.",

@@ -153,7 +153,7 @@ def mentions_training(t: str) -> bool:
     if lx.TRAIN_VERB.search(t):
         if lx.STAFF_TRAINING.search(t) and not lx.STRONG_AI.search(t):
             return False
-        if lx.AI_TERM.search(t) or lx.TRAIN_ON.search(t):
+        if lx.AI_TERM.search(t) or lx.TRAIN_ON.search(t) or lx.TRAIN_NAMED_MODEL.search(t):
             return True
         return bool(lx.BARE_TRAINING.search(t) and not lx.PEOPLE_TRAINING_CONTEXT.search(t))
     return bool(lx.DEVELOP_AI.search(t))

@@ -346,6 +346,20 @@ TRAIN_ON = rx(
     r"\btrain(?:s|ed)?\s+on\s+(?:the\s+|any\s+)?(?:(?:your|their|its|users?['’]?|customers?['’]?|members?['’]?)\s+"
     r"(?:[\w-]+\s+)?)?" + _TRAINING_DATA + r"\b"
 )
+# A model named by its own name: "your posts are used to train Quill" (a capitalised name right after "train",
+# with data used for it: "learn how to train Rex, your puppy" is not this).
+_MODEL_NAME = (
+    r"(?!(?:Our|Your|The|Its|Their|This|These|Staff|Employees|Personnel|Agents|Team|Teams|Users|Members|Customers|"
+    r"People|Models?|AI|Artificial|Machine)\b)[A-Z][a-z][\w-]*\b"
+)
+TRAIN_NAMED_MODEL = re.compile(
+    r"\bus(?:e|ed|es|ing)\b[^.]{0,80}?\bto\s+(?:re)?train\s+" + _MODEL_NAME + r"|"
+    r"\bhelps?\s+(?:us\s+)?(?:re)?train\s+"
+    + _MODEL_NAME
+    + r"|\btrain(?:s|ed|ing)?\s+"
+    + _MODEL_NAME
+    + r"\s+on\b"
+)
 # "training" of people, not of models.
 STAFF_TRAINING = rx(
     r"\btrain\w*\b[^.]{0,40}\b(?:staff|employees|personnel|agents|team members|moderators|reviewers|workforce)\b|"
@@ -521,7 +535,9 @@ CARVE_OUT = rx(
 )
 
 PARTY_CLASSES = {
-    "affiliates": rx(r"\baffiliat\w*|\bgroup companies\b|\bcorporate family\b|\bsubsidiar\w+"),
+    "affiliates": rx(
+        r"\baffiliat\w*|\bgroup companies\b|\bcorporate family\b|\bsubsidiar\w+|\b(?:sister|parent) compan(?:y|ies)\b"
+    ),
     "partners": rx(r"\bpartners?\b"),
     "third-party collaborators": rx(r"\bthird[- ]party collaborators?\b|\bcollaborators?\b"),
     "licensees": rx(r"\blicensees?\b|\bsyndicat\w+|\bsublicens\w+"),
@@ -531,7 +547,7 @@ PARTY_CLASSES = {
     "service providers": rx(r"\bservice providers?\b|\bvendors?\b|\bsub-?processors?\b"),
 }
 NAMED_PARTY = re.compile(
-    r"\b(?:including|such as|like|namely|e\.g\.,?|with|by|to)\s+((?:[A-Z][\w&.\-]*[a-z0-9][\w&.\-]*|[A-Z]{2,})"
+    r"\b(?:including|such as|like|namely|e\.g\.,?|with|by|to|(?:sister|parent) company)\s+((?:[A-Z][\w&.\-]*[a-z0-9][\w&.\-]*|[A-Z]{2,})"
     r"(?:\s+(?:[A-Z][\w&.\-]+))*)"
 )
 NOT_NAMES = {
