@@ -273,11 +273,10 @@ def classify(clause: Clause, *, lead: str = "", service: str | None = None) -> C
         negated = _negated(t[you_train.end() :])
     promise = permission = False
     scope = ""
+    # "Deleting it does not remove it from models already trained" says what stays: it promises nothing.
     trained_stays = bool(lx.TRAINED_STAYS.search(t))
     if trained_stays:
-        negated = (
-            False  # "does not remove it from models already trained" says what stays, it promises nothing
-        )
+        negated = False
     if negated and not conditional_opt_out and not consent:
         promise = True
         if (
@@ -322,9 +321,7 @@ def classify(clause: Clause, *, lead: str = "", service: str | None = None) -> C
         elif lx.RETRO_OPT_OUT.search(t):
             retro_opt_out = True
     notice = "pause" if lx.PAUSE.search(t) else "resume" if lx.RESUME.search(t) else None
-    default = "on" if lx.DEFAULT_ON.search(t) else "off" if lx.DEFAULT_OFF.search(t) else None
-    if default is None and lx.CONSENT_FIRST.search(t) and not lx.OTHER_OPT_OUT.search(t):
-        default = "off"  # asked first: nothing is used until the user agrees
+    default = _default_of(t)
     exceptions = _exceptions(t) if (opt_out or conditional_opt_out or promise) else ()
     categories: tuple[str, ...] = ()
     excluded: tuple[str, ...] = ()
@@ -395,15 +392,15 @@ _CONSENT_CELL = re.compile(
 )
 
 
+_ALSO = re.compile(r"\b(?:including|also|as well as|even)\b", re.IGNORECASE)
+
+
 def _included_regions(t: str) -> tuple[str, ...]:
     """Regions a permission is limited to ("we use voice clips from users in the United States to train")."""
     found = lx.INCLUDED_SCOPE.search(t)
     if not found or _ALSO.search(t[max(0, found.start() - 30) : found.start()]):
         return ()  # "including from users in the EU" adds them, it does not limit the training to them
     return _labels(t[found.end() : found.end() + 80], lx.REGIONS)
-
-
-_ALSO = re.compile(r"\b(?:including|also|as well as|even)\b", re.IGNORECASE)
 
 
 def _regional_scope(t: str) -> tuple[str, ...]:
@@ -439,6 +436,13 @@ _COMPANY_AI = re.compile(
 )
 
 
+_TRAINING_AS_SUCH = re.compile(
+    r"\btrain(?:s|ed|ing)?\b(?!\s+(?:reminders?|sessions?|courses?|programs?|programmes?|plans?|tips|videos?|classes?|"
+    r"camps?|zones?|load|materials?|manuals?|guides?|notifications?|emails?|schedules?|logs?|tickets?|stations?)\b)",
+    re.IGNORECASE,
+)
+
+
 def _names_ai(t: str, service: str | None) -> bool:
     """Whether ``t`` names AI, companies' names aside: the service's own ("deactivation by Mistral AI") and
     another "<Name> AI" acting or owning. "Training" alone counts, but not as the name of something ("training
@@ -452,11 +456,14 @@ def _names_ai(t: str, service: str | None) -> bool:
     return bool(_TRAINING_AS_SUCH.search(t)) and not lx.PEOPLE_TRAINING_CONTEXT.search(t)
 
 
-_TRAINING_AS_SUCH = re.compile(
-    r"\btrain(?:s|ed|ing)?\b(?!\s+(?:reminders?|sessions?|courses?|programs?|programmes?|plans?|tips|videos?|classes?|"
-    r"camps?|zones?|load|materials?|manuals?|guides?|notifications?|emails?|schedules?|logs?|tickets?|stations?)\b)",
-    re.IGNORECASE,
-)
+def _default_of(t: str) -> str | None:
+    """An explicit default: "on by default" (on), "off by default" (off), or consent asked for first (off:
+    nothing is used until the user agrees)."""
+    if lx.DEFAULT_ON.search(t):
+        return "on"
+    if lx.DEFAULT_OFF.search(t) or lx.CONSENT_FIRST.search(t) and not lx.OTHER_OPT_OUT.search(t):
+        return "off"
+    return None
 
 
 def _side_hit(clause: Clause, t: str, service: str | None = None) -> ClauseHit | None:
@@ -480,9 +487,7 @@ def _side_hit(clause: Clause, t: str, service: str | None = None) -> ClauseHit |
         return None
     opt_out = (_labels(t, lx.OPT_OUT_MECHANISMS) or ("other",)) if lx.OPT_OUT.search(t) else ()
     regions = _labels(t, lx.REGIONS) if lx.CARVE_OUT.search(t) else ()
-    default = "on" if lx.DEFAULT_ON.search(t) else "off" if lx.DEFAULT_OFF.search(t) else None
-    if default is None and lx.CONSENT_FIRST.search(t) and not lx.OTHER_OPT_OUT.search(t):
-        default = "off"  # asked first: nothing is used until the user agrees
+    default = _default_of(t)
     names_ai = _names_ai(t, service)
     if lx.OTHER_OPT_OUT.search(t) and not names_ai:
         # an opt-out from marketing, cookies or ads says nothing about training, nor a region left out of ads
