@@ -545,6 +545,11 @@ def test_training_limited_to_users_in_some_regions(old, new, finding):
     assert [(f.rule, f.summary) for f in c.findings] == [finding]
 
 
+def test_us_in_capitals_is_a_pronoun_not_a_region():
+    text = "WE MAY USE YOUR CONTENT TO TRAIN OUR AI MODELS, EXCEPT WHERE YOU ASK US NOT TO."
+    assert analyse(text).excluded_regions == ()
+
+
 def test_users_named_as_included_are_not_a_limit():
     c = _compare_clauses(
         "We use public posts, including from users in the EU, to train our AI models.",

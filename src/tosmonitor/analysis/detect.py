@@ -400,7 +400,7 @@ def _included_regions(t: str) -> tuple[str, ...]:
     found = lx.INCLUDED_SCOPE.search(t)
     if not found or _ALSO.search(t[max(0, found.start() - 30) : found.start()]):
         return ()  # "including from users in the EU" adds them, it does not limit the training to them
-    return _labels(t[found.end() : found.end() + 80], lx.REGIONS)
+    return _labels(t[found.start() : found.end() + 80], lx.REGIONS)
 
 
 def _regional_scope(t: str) -> tuple[str, ...]:

@@ -517,7 +517,10 @@ REGIONS = {
     "Brazil": rx(r"\bBrazil\b"),
     "Canada": rx(r"\bCanada\b"),
     "South Korea": rx(r"\bSouth Korea\b|\bKorea\b"),
-    "US": rx(r"\bUnited States\b|(?-i:\bUS\b|\bU\.S\.(?:A\.)?|\bUSA\b)"),
+    # "the US" or "in US", never the pronoun of all-capital legal text ("CONTACT US", "LET US KNOW")
+    "US": rx(
+        r"\bUnited States\b|(?-i:\bU\.S\.(?:A\.)?|\bUSA\b|(?:(?<=\bthe )|(?<=\bThe )|(?<=\bTHE )|(?<=\bin )|(?<=\bIN ))US\b)"
+    ),
     "India": rx(r"\bIndia\b"),
     "Japan": rx(r"\bJapan\b"),
     "Australia": rx(r"\bAustralia\b"),
