@@ -308,6 +308,12 @@ def test_retention(sentence, phrase, days):
         ("Videos of the event may be used in training and promotional materials.", "none"),
         ("Videos you upload of your dog are used for training tips shown to you.", "none"),
         ("You can opt out of training reminders in Settings > Notifications.", "none"),
+        # "intelligent features" are AI features: improving them with users' content is training them
+        (
+            "We may process your messages to develop and improve intelligent features and products.",
+            "no-choice",
+        ),
+        ("Our intelligent features suggest quick replies to your messages.", "none"),
         # opt-in means training only with consent: consent for one kind of data, none for another, is no choice
         (
             "We use your public posts to train our AI models. With your consent, we also use your voice "

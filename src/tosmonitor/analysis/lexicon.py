@@ -288,7 +288,8 @@ DEVELOP_AI = rx(
     r"code|chat)\s+models?\b|"
     r"\b(?:A\.?I|ML|generative|language|foundation(?:al)?|recognition|vision|processing)\s+(?:AI\s+)?"
     r"(?:models?|systems?|technolog\w+)|"
-    r"\bA\.?I\b[- ](?:powered|driven|based|enabled)\b|\bA\.?I\s+(?:features?|capabilities|products|tools|assistants?)\b|"
+    r"\bA\.?I\b[- ](?:powered|driven|based|enabled)\b|\b(?:A\.?I|intelligent)\s+(?:features?|capabilities|products|tools|"
+    r"assistants?)\b|"
     r"\b(?:our|its|their|the)\s+(?:"  # owned: "building chatbots" alone is a use of a service, not training
     + AI_TECHNOLOGY
     + r"))"
