@@ -150,7 +150,7 @@ def rx(pattern: str) -> Guarded:
 # Both prefilters run on lower-cased text without IGNORECASE (much faster in ``re``).
 PREFILTER = re.compile(
     r"train|tun(?:e|ing)|model|\ba\.?i\b|artificial|machine|learning|\bml\b|llm|generative|neural|recognition|"
-    r"computer vision|natural language|chatbot|algorithm"
+    r"computer vision|natural language|chatbot|algorithm|intelligent"
 )
 
 # Clauses that qualify a neighbouring training clause (opt-outs, defaults, regional carve-outs).
@@ -164,7 +164,7 @@ SIDE_PREFILTER = re.compile(
 # matches ``low`` (a test in ``tests/test_analysis.py`` checks the equivalence).
 _PREFILTER_WORDS = (
     "train", "tune", "tuning", "model", "artificial", "machine", "learning", "llm", "generative", "neural",
-    "recognition", "computer vision", "natural language", "chatbot", "algorithm",
+    "recognition", "computer vision", "natural language", "chatbot", "algorithm", "intelligent",
     "turn", "switch", "disabl", "toggle", "object", "default", "outside", "except", "exclud", "other than",
     "withdr", "choice", "whether", "setting ", "settings ", "setting.", "settings.", "preferenc", "unsubscrib",
     "deactivat", "prevent", "stop",
@@ -175,7 +175,7 @@ _PREFILTER_BOUNDED = re.compile(r"\ba\.?i\b|\bml\b|\bopt|\bshar|\beu\b|\beea\b|\
 _BOUNDED_HINTS = ("ai", "a.i", "ml", "opt", "shar", "eu", "eea", "uk")
 
 
-_TRAIN_WORDS = _PREFILTER_WORDS[: _PREFILTER_WORDS.index("algorithm") + 1]
+_TRAIN_WORDS = _PREFILTER_WORDS[: _PREFILTER_WORDS.index("intelligent") + 1]
 _TRAIN_BOUNDED = re.compile(r"\ba\.?i\b|\bml\b")
 
 
