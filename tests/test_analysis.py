@@ -314,6 +314,13 @@ def test_retention(sentence, phrase, days):
             "no-choice",
         ),
         ("Our intelligent features suggest quick replies to your messages.", "none"),
+        # any kind of the service's own models, but not its business or phone models
+        ("We may use your profile and messages to improve our matching models.", "no-choice"),
+        ("We review your feedback to improve our business models and our phone models.", "none"),
+        (
+            "By posting a comment, you grant us a licence to use it to develop our artificial intelligence tools.",
+            "no-choice",
+        ),
         # opt-in means training only with consent: consent for one kind of data, none for another, is no choice
         (
             "We use your public posts to train our AI models. With your consent, we also use your voice "

@@ -286,6 +286,9 @@ DEVELOP_AI = rx(
     r"\b(?:our|its|their|the)\s+(?:[\w-]+\s+)?(?:image|video|audio|speech|voice|text|vision|translation|"
     r"recommendation|ranking|prediction|classification|detection|embedding|generation|diffusion|synthesis|music|"
     r"code|chat)\s+models?\b|"
+    # "our matching models": any kind of our own models, but not business, pricing or phone models
+    r"\b(?:our|its|their)\s+(?!(?:business|role|pricing|operating|revenue|subscription|delivery|service|financial|"
+    r"economic|phone|car|vehicle|device|product|data)\b)[\w-]+\s+models\b|"
     r"\b(?:A\.?I|ML|generative|language|foundation(?:al)?|recognition|vision|processing)\s+(?:AI\s+)?"
     r"(?:models?|systems?|technolog\w+)|"
     r"\bA\.?I\b[- ](?:powered|driven|based|enabled)\b|\b(?:A\.?I|intelligent)\s+(?:features?|capabilities|products|tools|"
@@ -387,8 +390,8 @@ USER_DATA = rx(
     r"\byou (?:submit|upload|provide|share|post|send|enter|create|generate|input)\b|"
     r"\btranscripts?\b|"
     # what users publish on a site, named by its kind
-    r"\b(?:reviews|comments|listings|stories|answers|questions and answers|submissions|uploads|creations|artwork|"
-    r"clips|tracks|songs|designs|searches|queries|search queries|code snippets)\b|"
+    r"\b(?:reviews?|comments?|listings?|stor(?:y|ies)|answers?|questions and answers|submissions?|uploads?|creations?|"
+    r"artwork|clips?|tracks|songs?|designs?|searches|queries|search queries|code snippets)\b|"
     # what users write, keep or translate, named so ("the notes you write"; "we help you write" is not data)
     r"\b(?:notes?|texts?|documents?|files?|entries|pages?|what|anything|everything)\s+(?:that\s+)?you\s+"
     r"(?!(?:can|cannot|may|might|will|would|must|should|could|do|did|does|are|were|have|had|need)\b)[a-z]+\b"
