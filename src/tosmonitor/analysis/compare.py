@@ -372,6 +372,13 @@ def align(
     return pairs
 
 
+def _kept_for(stance: Stance) -> float | None:
+    """How long training data is kept, in days (infinite for "indefinitely"; None when not said)."""
+    if stance.retention == INDEFINITELY:
+        return float("inf")
+    return stance.retention_days
+
+
 def _in_order(regions: set[str]) -> list[str]:
     return [r for r in REGIONS if r in regions]
 
@@ -570,46 +577,25 @@ def _set_findings(a: Profile, b: Profile, q: _Quotes) -> list[Finding]:
                 )
             )
     if both_train:
-        new_cats = set(sb.categories) - set(sa.categories)
-        if new_cats:
-            old, new = q.new(lambda h: _perm(h) and bool(set(h.categories) & new_cats))
-            out.append(
-                Finding(
-                    "category_added",
-                    "medium",
-                    f"more data used for training: {', '.join(sorted(new_cats))}",
-                    old,
-                    new,
-                )
-            )
-        left_out = b.excluded_categories - a.excluded_categories
-        if left_out:
-            old, new = q.new(lambda h: _perm(h) and bool(set(h.excluded_categories) & left_out))
-            out.append(
-                Finding(
-                    "category_excluded",
-                    "medium",
-                    f"data now left out of training: {', '.join(sorted(left_out))}",
-                    old,
-                    new,
-                )
-            )
-        if sa.retention_days is not None and (
-            sb.retention_days is not None
-            and sb.retention_days > sa.retention_days
-            or sb.retention == INDEFINITELY
-        ):
+        # data newly used, and data newly left out ("except chats from users under 18")
+        for rule, field_name, changed, what in (
+            ("category_added", "categories", set(sb.categories) - set(sa.categories), "more data used for training"),
+            ("category_excluded", "excluded_categories", b.excluded_categories - a.excluded_categories,
+             "data now left out of training"),
+        ):  # fmt: skip
+            if changed:
+                old, new = q.new(lambda h, f=field_name, c=changed: _perm(h) and bool(set(getattr(h, f)) & c))
+                out.append(Finding(rule, "medium", f"{what}: {', '.join(sorted(changed))}", old, new))
+        kept_before, kept_after = _kept_for(sa), _kept_for(sb)
+        if kept_before is not None and kept_after is not None and kept_before != kept_after:
             old, new = q.new(lambda h: h.retention_days == sb.retention_days and h.retention == sb.retention)
-            summary = f"training data kept longer: {sa.retention} -> {sb.retention}"
-            out.append(Finding("retention_lengthened", "medium", summary, old, new))
-        elif sb.retention_days is not None and (
-            sa.retention_days is not None
-            and sb.retention_days < sa.retention_days
-            or sa.retention == INDEFINITELY
-        ):
-            old, new = q.new(lambda h: h.retention_days == sb.retention_days and h.retention == sb.retention)
-            summary = f"training data kept for less time: {sa.retention} -> {sb.retention}"
-            out.append(Finding("retention_shortened", "low", summary, old, new))
+            rule, severity, how = (
+                ("retention_lengthened", "medium", "longer")
+                if kept_after > kept_before
+                else ("retention_shortened", "low", "for less time")
+            )
+            summary = f"training data kept {how}: {sa.retention} -> {sb.retention}"
+            out.append(Finding(rule, severity, summary, old, new))
         if a.opt_out and b.opt_out and not b.opt_out >= a.opt_out and sa.training == sb.training == "opt-out":
             old, new = q.old(lambda h: bool(set(h.opt_out) - set(b.opt_out)))
             lost = ", ".join(sorted(a.opt_out - b.opt_out))
