@@ -430,12 +430,47 @@ def test_a_carve_out_said_in_a_sentence_of_its_own_is_read_and_its_removal_repor
     assert [f.rule for f in c.findings] == ["carve_out_removed"]
 
 
-def test_a_promise_that_gains_data_someone_chooses_to_share_is_narrowed():
-    c = _compare_clauses(
-        "We never use children's recordings to train our models.",
-        "We never use children's recordings to train our models, except recordings that a parent chooses to share.",
-    )
-    assert [f.rule for f in c.findings] == ["no_training_promise_narrowed"]
+@pytest.mark.parametrize(
+    ("old", "new", "rule"),
+    [
+        pytest.param(
+            "We never use children's recordings to train our models.",
+            "We never use children's recordings to train our models, except recordings that a parent chooses to share.",
+            "no_training_promise_narrowed",
+            id="a-promise-that-gains-data-someone-chooses-to-share-is-narrowed",
+        ),
+        pytest.param(
+            "We use the text you write to train our writing models. You can opt out in your account settings.",
+            "We use the text you write to train our writing models. You can opt out in your account settings. We "
+            "never train on text from Business and Enterprise accounts.",
+            "no_training_promise_added",
+            id="a-promise-for-business-accounts-said-as-training-on-text-is-reported",
+        ),
+        pytest.param(
+            "You grant us a licence to use your content to train our AI models. This licence ends when you delete "
+            "your content.",
+            "You grant us a perpetual, irrevocable licence to use your content to train our AI models, which continues "
+            "after you delete your content.",
+            "licence_made_perpetual",
+            id="a-licence-for-training-made-perpetual-is-reported",
+        ),
+        pytest.param(
+            "If you opt in to model improvement, we keep the text you submit for 30 days.",
+            "If you opt in to model improvement, we keep the text you submit for 3 years.",
+            "retention_lengthened",
+            id="opting-in-to-model-improvement-is-about-training",
+        ),
+        pytest.param(
+            "We do not train our models on your conversations.",
+            "We do not train our models on your conversations, unless you send us feedback with the thumbs buttons.",
+            "no_training_promise_narrowed",
+            id="a-promise-kept-unless-you-send-feedback-is-narrowed",
+        ),
+    ],
+)
+def test_one_change_gives_one_finding(old, new, rule):
+    c = _compare_clauses(old, new)
+    assert [f.rule for f in c.findings] == [rule]
 
 
 def test_content_licensed_out_for_training_is_training_by_partners_not_a_grant_by_users():
@@ -446,15 +481,6 @@ def test_content_licensed_out_for_training_is_training_by_partners_not_a_grant_b
     assert c.ai_training_change
     assert "partners" in c.after.parties
     assert "licence_covers_training" not in [f.rule for f in c.findings]
-
-
-def test_a_promise_for_business_accounts_said_as_training_on_text_is_reported():
-    c = _compare_clauses(
-        "We use the text you write to train our writing models. You can opt out in your account settings.",
-        "We use the text you write to train our writing models. You can opt out in your account settings. We "
-        "never train on text from Business and Enterprise accounts.",
-    )
-    assert [f.rule for f in c.findings] == ["no_training_promise_added"]
 
 
 def test_training_off_unless_turned_on_is_opt_in():
@@ -607,16 +633,6 @@ def test_the_rights_users_grant_can_cover_training():
     assert analyse(text).training == "no-choice"
 
 
-def test_a_licence_for_training_made_perpetual_is_reported():
-    c = _compare_clauses(
-        "You grant us a licence to use your content to train our AI models. This licence ends when you delete "
-        "your content.",
-        "You grant us a perpetual, irrevocable licence to use your content to train our AI models, which continues "
-        "after you delete your content.",
-    )
-    assert [f.rule for f in c.findings] == ["licence_made_perpetual"]
-
-
 def test_a_legal_basis_cell_of_consent_makes_a_table_row_opt_in():
     table = "# Privacy Policy\n\n| Purpose | Information | Legal basis |\n| --- | --- | --- |\n{}\n"
     row = "| Improving our AI models | Content you post | {} |"
@@ -698,14 +714,6 @@ def test_a_model_named_by_its_own_name():
     assert analyse("Our videos show you how to train Rex, your new puppy.").training == "none"
 
 
-def test_opting_in_to_model_improvement_is_about_training():
-    c = _compare_clauses(
-        "If you opt in to model improvement, we keep the text you submit for 30 days.",
-        "If you opt in to model improvement, we keep the text you submit for 3 years.",
-    )
-    assert [f.rule for f in c.findings] == ["retention_lengthened"]
-
-
 def _compare_clauses(old: str, new: str):
     page = (
         "# Privacy Policy\n\n## How we use information\n\nWe use your information to run the service.\n{}\n"
@@ -773,14 +781,6 @@ def test_data_left_out_of_training_is_not_data_added():
     assert [f.rule for f in c.findings] == ["category_excluded"]
     assert "minors" in c.findings[0].summary
     assert "minors" not in c.after.categories
-
-
-def test_a_promise_kept_unless_you_send_feedback_is_narrowed():
-    c = _compare_clauses(
-        "We do not train our models on your conversations.",
-        "We do not train our models on your conversations, unless you send us feedback with the thumbs buttons.",
-    )
-    assert [f.rule for f in c.findings] == ["no_training_promise_narrowed"]
 
 
 def test_what_opting_out_stops_is_not_a_promise():
