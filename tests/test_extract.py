@@ -477,6 +477,22 @@ def test_nul_characters_and_end_br_tags_read_as_html_reads_them(body: bool) -> N
     assert extract(page.encode() if body else page) == expected
 
 
+@pytest.mark.parametrize("body", [True, False])
+def test_the_text_after_an_html5_void_element_is_kept(body: bool) -> None:
+    # libxml2 does not know <wbr>, <source>, <track>, <embed> or <keygen> as empty: it put the rest of their
+    # parent inside them, and that was lost with them.
+    page = (
+        "<main><h2>Data<wbr>sharing</h2><p>See https://example.com/<wbr>privacy/<wbr>ai for <b>how</b> we train"
+        "<div>our models.</div> Then we delete it.</p><ul><li>one<wbr>item</li><li>two</li></ul>"
+        "<p>Watch <embed src='a.swf'>then read <i>this</i>.</p><video><source src='v.mp4'>No video.</video>"
+        "<p>After the video.</p></main>"
+    )
+    assert extract(page.encode() if body else page, rules=Rules(select=("main",))) == (
+        "## Datasharing\n\nSee https://example.com/privacy/ai for how we train\n\nour models.\n\n"
+        "Then we delete it.\n\n- oneitem\n- two\n\nWatch then read this.\n\nAfter the video.\n"
+    )
+
+
 def test_what_stands_in_a_table_outside_its_cells_comes_before_it() -> None:
     # Browsers show it before the table; it used to be lost.
     page = (

@@ -67,8 +67,9 @@ __all__ = [
 # derived again from its own snapshots at its next check, and a different text is recorded as a technical
 # change, never alerted. 2: text that stands in a table outside its cells, pages without a <body> tag, NUL
 # characters, ``</br>``, the text after an inline element that holds a block, line breaks in ``<pre>``, and
-# range selectors whose ends are nested.
-EXTRACTOR_VERSION = "2"
+# range selectors whose ends are nested. 3: the text after ``<wbr>``, ``<source>``, ``<track>``, ``<embed>`` or
+# ``<keygen>``.
+EXTRACTOR_VERSION = "3"
 KNOWN_FILTERS: frozenset[str] = frozenset(
     {"remove_query_params", "decode_emails", "remove_dates", "remove_session_tokens", "normalise_whitespace"}
 )
@@ -333,7 +334,34 @@ def _parse(markup: str | bytes) -> etree._Element:
     if root is None:
         raise ExtractError("the page holds no HTML elements")
     _end_head_at_content(root)
+    _unnest_html5_voids(root)
     return root
+
+
+# Elements without content in HTML5 that libxml2 does not know: it reads ``a<wbr>b</p>`` as ``a<wbr>b</wbr></p>``.
+_HTML5_VOIDS = ("wbr", "source", "track", "embed", "keygen")
+
+
+def _unnest_html5_voids(root: etree._Element) -> None:
+    """Put back after each HTML5 void element what libxml2 placed inside it (the rest of its parent): a
+    ``<wbr>`` in a long word would otherwise hide the end of its paragraph, as skipped elements are."""
+    for el in list(root.iter(_HTML5_VOIDS)):  # document order: one nested in another's content comes later
+        children = list(el)
+        if el.text is None and not children:
+            continue
+        parent = el.getparent()
+        if parent is None:
+            continue
+        text, tail = el.text or "", el.tail or ""
+        el.text = None
+        if not children:
+            el.tail = (text + tail) or None
+            continue
+        el.tail = text or None
+        place = parent.index(el)
+        for offset, child in enumerate(children, start=1):
+            parent.insert(place + offset, child)  # moves it out of ``el``
+        children[-1].tail = ((children[-1].tail or "") + tail) or None
 
 
 # What may stand in <head>; any other element starts the body (HTML's rule when a page leaves out <body>).
