@@ -203,6 +203,14 @@ def test_normalise_text() -> None:
     assert normalise_text("one line, no space at its end") == "one line, no space at its end\n"
 
 
+def test_zero_width_joiners_stay_where_they_shape_letters() -> None:
+    # In Devanagari (and Arabic, and emoji) a joiner or non-joiner changes how the letters around it are drawn:
+    # it is part of the text. Beside ASCII, a space or the end of a line it shows nothing, and goes.
+    assert normalise_text("ऐक्\u200cसेस प्रो\u200dडक्ट") == "ऐक्\u200cसेस प्रो\u200dडक्ट\n"
+    assert normalise_text("family 👨\u200d👩\u200d👧") == "family 👨\u200d👩\u200d👧\n"
+    assert normalise_text("t\u200dhe data\u200c é\u200d\n\u200cब") == "the data é\nब\n"
+
+
 def test_filters_dates_and_session_tokens() -> None:
     page = (
         "<main><p>Last updated: March 3, 2025</p><p>See <a href='https://x.example/a?sid=1&amp;q=2'>a</a> and "
@@ -506,6 +514,17 @@ def test_what_stands_in_a_table_outside_its_cells_comes_before_it() -> None:
     )
     in_a_form = "<main><table><form><tr><td>Posts</td><td>2 years</td></tr></form></table></main>"
     assert extract(in_a_form, rules=Rules(select=("main",))) == "| Posts | 2 years |\n", "rows only once"
+
+
+def test_table_cells_outside_any_row_make_a_row() -> None:
+    # HTML wraps them in a row; libxml2 leaves them in the table, where they were lost.
+    page = (
+        "<main><table><th>Data</th><th>Kept</th><tr><td>Posts</td><td>2 years</td></tr>"
+        "<tbody><td>Logs</td><td>90 days</td></tbody></table></main>"
+    )
+    assert extract(page, rules=Rules(select=("main",))) == (
+        "| Data | Kept |\n| --- | --- |\n| Posts | 2 years |\n| Logs | 90 days |\n"
+    )
 
 
 def test_control_characters_next_to_what_extraction_drops_or_sets() -> None:
