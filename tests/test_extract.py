@@ -170,6 +170,19 @@ def test_not_with_a_list_of_selectors_is_read_as_browsers_read_it() -> None:
     assert extract(page, rules=quoted) == "Kept A.\n\nKept B.\n"
 
 
+def test_selectors_read_element_names_attributes_and_lang_as_html_does() -> None:
+    # HTML's element and attribute names have no case, and :lang() reads the lang attribute of the element or
+    # its nearest ancestor that has one.
+    page = (
+        "<main lang='en'><div id='policy'><p data-Kind='x'>Kept.</p><p lang='fr-FR'>Texte retiré.</p></div>"
+        "<DIV class='Note'>Note.</DIV></main>"
+    )
+    assert extract(page, rules=Rules(select=("DIV#policy",), remove=(":lang(fr)",))) == "Kept.\n"
+    assert extract(page, rules=Rules(select=("[DATA-KIND]", "div.Note"))) == "Kept.\n\nNote.\n"
+    with pytest.raises(ExtractError, match="matched nothing"):
+        extract(page, rules=Rules(select=("div.note",)))  # class names keep their case
+
+
 def test_empty_result_is_an_error() -> None:
     with pytest.raises(ExtractError, match="empty"):
         extract("<html><body><script>x()</script><div> </div></body></html>")

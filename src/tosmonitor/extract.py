@@ -68,7 +68,8 @@ __all__ = [
 # change, never alerted. 2: text that stands in a table outside its cells, pages without a <body> tag, NUL
 # characters, ``</br>``, the text after an inline element that holds a block, line breaks in ``<pre>``, and
 # range selectors whose ends are nested. 3: the text after ``<wbr>``, ``<source>``, ``<track>``, ``<embed>`` or
-# ``<keygen>``, table cells outside any ``<tr>``, and zero-width joiners kept in the scripts they shape.
+# ``<keygen>``, table cells outside any ``<tr>``, zero-width joiners kept in the scripts they shape, and selectors
+# that name elements or attributes in capitals, or use :lang().
 EXTRACTOR_VERSION = "3"
 KNOWN_FILTERS: frozenset[str] = frozenset(
     {"remove_query_params", "decode_emails", "remove_dates", "remove_session_tokens", "normalise_whitespace"}
@@ -475,10 +476,10 @@ def _not_lists(selector: str) -> str:
 
 @lru_cache(maxsize=512)
 def _compile(selector: str) -> etree.XPath:
-    from cssselect import GenericTranslator, SelectorError
+    from cssselect import HTMLTranslator, SelectorError
 
     try:
-        xpath = GenericTranslator().css_to_xpath(_not_lists(_closed_at_end(selector)))
+        xpath = HTMLTranslator().css_to_xpath(_not_lists(_closed_at_end(selector)))
     except SelectorError as exc:
         raise ExtractError(f"invalid CSS selector '{selector}': {exc}") from None
     return etree.XPath(xpath)
