@@ -201,6 +201,18 @@ def test_charset_of_non_utf8_input() -> None:
     assert extract(bogus, charset="latin-1") == "résumé\n"
 
 
+@pytest.mark.parametrize("declared", ["iso-8859-1", "windows-1252", "gbk", "utf-16"])
+def test_a_body_that_reads_as_utf8_is_utf8_whatever_it_declares(declared: str) -> None:
+    # An archive that saved the page again in UTF-8 keeps its <meta charset>, and servers misname encodings:
+    # read as declared, "é" became "Ã©". A <meta> naming UTF-16 is read as UTF-8, as HTML reads it.
+    body = f"<meta charset='{declared}'><p>Données — café 日本語</p>".encode()
+    assert extract(body) == "Données — café 日本語\n"
+    if declared != "utf-16":
+        assert extract(body, charset=declared) == "Données — café 日本語\n", "in the HTTP headers too"
+    legacy = "<p>Données — café</p>".encode("cp1252")  # not UTF-8: read as declared
+    assert extract(legacy, charset="windows-1252") == "Données — café\n"
+
+
 def test_text_plain_and_unknown_content_type() -> None:
     assert extract("a\u00a0b  \r\n\r\n\r\nc\u200b", content_type="text/plain") == "a b\n\nc\n"
     with pytest.raises(ExtractError, match="content type 'image/png'"):

@@ -639,6 +639,8 @@ def test_parse_retry_after_with_naive_now() -> None:
         (None, b"<p>" + b" " * 5000 + b'<meta charset="koi8-r"> caf\xc3\xa9', "utf-8"),
         (None, b"<p>plain ascii</p>", "utf-8"),
         (None, "<p>\u201cquoted\u201d</p>".encode("cp1252"), "cp1252"),
+        ("text/html; charset=iso-8859-1", "<p>caf\u00e9 \u2014 ok</p>".encode(), "utf-8"),
+        (None, "<meta charset='gbk'><p>caf\u00e9</p>".encode(), "utf-8"),
         (None, b"", "utf-8"),
     ],
     ids=[
@@ -655,6 +657,8 @@ def test_parse_retry_after_with_naive_now() -> None:
         "meta-beyond-4k-ignored",
         "ascii",
         "fallback-cp1252",
+        "utf8-bytes-outrank-a-wrong-header",
+        "utf8-bytes-outrank-a-wrong-meta",
         "empty",
     ],
 )

@@ -50,7 +50,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 from lxml import etree
 
 from .errors import ExtractError
-from .models import RangeSelector, Rules, Selector, Source
+from .models import RangeSelector, Rules, Selector, Source, codec_keeps_ascii
 
 __all__ = [
     "EXTRACTOR_VERSION",
@@ -68,8 +68,9 @@ __all__ = [
 # change, never alerted. 2: text that stands in a table outside its cells, pages without a <body> tag, NUL
 # characters, ``</br>``, the text after an inline element that holds a block, line breaks in ``<pre>``, and
 # range selectors whose ends are nested. 3: the text after ``<wbr>``, ``<source>``, ``<track>``, ``<embed>`` or
-# ``<keygen>``, table cells outside any ``<tr>``, zero-width joiners kept in the scripts they shape, and selectors
-# that name elements or attributes in capitals, or use :lang().
+# ``<keygen>``, table cells outside any ``<tr>``, zero-width joiners kept in the scripts they shape, selectors
+# that name elements or attributes in capitals or use :lang(), and bodies that read as UTF-8 but declare
+# another encoding.
 EXTRACTOR_VERSION = "3"
 KNOWN_FILTERS: frozenset[str] = frozenset(
     {"remove_query_params", "decode_emails", "remove_dates", "remove_session_tokens", "normalise_whitespace"}
@@ -243,7 +244,12 @@ def _decode(body: bytes | str, charset: str | None) -> str:
 def _decode_with(body: bytes | str, charset: str | None) -> tuple[str, str | None]:
     """The page's text, and the codec that decoded it strictly (None: a string already, or a decoding that
     replaced what it could not read). Tried in order: a byte-order mark, ``charset`` (from the HTTP headers),
-    the page's ``<meta charset>``, UTF-8."""
+    the page's ``<meta charset>``, UTF-8.
+
+    Except that a body that reads as UTF-8 is UTF-8 when what it declares is another encoding that keeps ASCII
+    as it is (Latin-1, Windows-1252, GBK...): text in those is never valid UTF-8 beyond ASCII, but a page
+    saved again as UTF-8 by an archive, or sent by a server that names the wrong encoding, is. Read as
+    declared, its accented letters would become two characters each."""
     if isinstance(body, str):
         return body, None
     if body.startswith(b"\xef\xbb\xbf"):
@@ -253,7 +259,11 @@ def _decode_with(body: bytes | str, charset: str | None) -> tuple[str, str | Non
     candidates = [charset] if charset else []
     match = _META_CHARSET.search(body[:4096])
     if match:
-        candidates.append(match.group(1).decode("ascii", "replace"))
+        declared = match.group(1).decode("ascii", "replace")
+        # A <meta> could be read in ASCII, so the page is not in UTF-16 whatever it says: HTML reads it as UTF-8.
+        candidates.append(declared if codec_keeps_ascii(declared) or not _is_codec(declared) else "utf-8")
+    if candidates and not _is_utf8(candidates[0]) and codec_keeps_ascii(candidates[0]):
+        candidates.insert(0, "utf-8")
     for name in [*candidates, "utf-8"]:
         try:
             return body.decode(name), name

@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import certifi
 
-from .models import FetchOutcome, FetchResult
+from .models import FetchOutcome, FetchResult, codec_keeps_ascii
 
 __all__ = [
     "DEFAULT_USER_AGENT",
@@ -149,25 +149,28 @@ def detect_charset(content_type_header: str | None, body: bytes) -> str:
     Order: a byte-order mark (it wins, as in browsers), the ``charset`` of the Content-Type header, a
     ``<meta charset>`` or ``http-equiv`` declaration in the first 4 KB, UTF-8 when the bytes decode as
     UTF-8, else windows-1252. Unknown labels are skipped; latin-1 and ASCII labels map to windows-1252.
+    A declared encoding that keeps ASCII as it is (windows-1252, GBK...) gives way to UTF-8 when the bytes
+    decode as UTF-8: text in it is never valid UTF-8 beyond ASCII, and servers misname encodings (the
+    extractor reads bodies the same way).
     """
     for bom, name in _BOMS:
         if body.startswith(bom):
             return name
+    declared = None
     if content_type_header:
         match = _CHARSET_PARAM.search(content_type_header)
-        name = _codec_name(match.group(1)) if match else None
-        if name:
-            return name
-    match = _META_CHARSET.search(body[:4096])
-    if match:
-        name = _codec_name(match.group(1).decode("ascii", "replace"))
-        if name:
-            # A page whose bytes we could read the declaration from is not UTF-16 (WHATWG rule).
-            return "utf-8" if name.startswith("utf-16") else name
+        declared = _codec_name(match.group(1)) if match else None
+    if declared is None:
+        match = _META_CHARSET.search(body[:4096])
+        name = _codec_name(match.group(1).decode("ascii", "replace")) if match else None
+        # A page whose bytes we could read the declaration from is not UTF-16 (WHATWG rule).
+        declared = "utf-8" if name and name.startswith("utf-16") else name
+    if declared is not None and (declared == "utf-8" or not codec_keeps_ascii(declared) or body.isascii()):
+        return declared
     try:
         body.decode("utf-8")
     except UnicodeDecodeError:
-        return "cp1252"
+        return declared or "cp1252"
     return "utf-8"
 
 

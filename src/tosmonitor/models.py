@@ -2,7 +2,8 @@
 """Plain data passed between modules: what to watch, how to extract it, what a fetch returned.
 
 These dataclasses are the contracts between ``config``, ``fetch``, ``extract``, ``archive`` and
-``monitor``. They hold data only; behaviour lives in the module that owns each step.
+``monitor``. They hold data only; behaviour lives in the module that owns each step, but for two small
+helpers that fetching and extraction both need: :func:`sha256_hex` and :func:`codec_keeps_ascii`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,16 @@ import enum
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
+from functools import cached_property, lru_cache
+
+
+@lru_cache(maxsize=64)
+def codec_keeps_ascii(codec: str) -> bool:
+    """Whether the codec ``codec`` writes ASCII as ASCII (not UTF-16, UTF-32 or EBCDIC; False when unknown)."""
+    try:
+        return "<p>Az09".encode(codec) == b"<p>Az09"
+    except (LookupError, UnicodeError):
+        return False
 
 
 @dataclass(frozen=True)
