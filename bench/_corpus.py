@@ -74,14 +74,19 @@ _TAG = re.compile(r"</?[a-zA-Z][^>]*>")
 _CJK = re.compile(r"([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff])")
 
 
+# Invisible format characters inside a word: soft hyphens, zero-width spaces, joiners and non-joiners, word
+# joiners, byte-order marks. A reader reads "Daten\u00adschutz" as one word, so they join rather than split.
+_FORMAT = re.compile("[\u00ad\u200b-\u200d\u2060\ufeff]")
+
+
 def _is_separator(ch: str) -> bool:
     return unicodedata.category(ch)[0] in "PSZC" or ch == "_"
 
 
 def words(markdown: str) -> list[str]:
     """Lower-case word tokens of the NFC text (a CJK character is a word); images, link targets, HTML tags
-    left by the Markdown converter (``<br>``) and Markdown markup left out."""
-    text = unicodedata.normalize("NFC", markdown)
+    left by the Markdown converter (``<br>``), Markdown markup and invisible format characters left out."""
+    text = _FORMAT.sub("", unicodedata.normalize("NFC", markdown))
     text = _TAG.sub(" ", _LINK_TARGET.sub("]", _IMAGE.sub(" ", text)))
     text = _CJK.sub(r" \1 ", text.lower())
     return "".join(" " if _is_separator(ch) else ch for ch in text).split()
