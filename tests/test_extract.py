@@ -369,8 +369,17 @@ def test_control_characters_and_deep_nesting() -> None:
         assert normalise_text(f"a{ch}b\tc") == "ab c\n"
     deep = "<div>" * 200 + "<p>deep text</p>" + "</div>" * 200
     assert extract(deep) == "deep text\n"
+    # Hundreds of unclosed tags nest as deep: rendered all the same, as deep as libxml2 nests
+    unclosed = "<p>Terms</p>" + "<font>word " * 1500 + "end"
+    assert extract(unclosed, rules=Rules(select=("body",))) == "Terms\n\n" + "word " * 1500 + "end\n"
+    assert extract(unclosed).endswith("word word end\n"), "the heuristic, which walks the tree too"
+
+
+def test_a_page_nested_deeper_than_the_renderer_goes_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(extract_module, "_RENDER_RECURSION_LIMIT", 200)
+    monkeypatch.setattr(extract_module.sys, "getrecursionlimit", lambda: 200)
     with pytest.raises(ExtractError, match="too deeply"):
-        extract("<div>" * 1500 + "<p>x</p>" + "</div>" * 1500, rules=Rules(select=("body",)))
+        extract("<div>" * 500 + "<p>x</p>" + "</div>" * 500, rules=Rules(select=("body",)))
 
 
 @pytest.mark.parametrize("first", ["main", "section", "article", "c-consent-free-app"])

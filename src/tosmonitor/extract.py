@@ -41,6 +41,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import re
+import sys
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -1342,11 +1343,21 @@ def _select_content(
     return selected, base_url
 
 
+# The renderer walks the tree recursively, a few calls per level; libxml2 stops nesting at about 2,000 levels,
+# which pages with hundreds of unclosed <font> or <div> tags reach. Calls between Python functions do not
+# grow the C stack (Python 3.11+), so a higher limit for the walk is safe.
+_RENDER_RECURSION_LIMIT = 10_000
+
+
 def _render_selected(selected: list[etree._Element], rules: Rules, base_url: str | None) -> str:
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, _RENDER_RECURSION_LIMIT))
     try:
         return _render(selected, base_url, "remove_session_tokens" in rules.filters)
     except RecursionError:
         raise ExtractError("the page nests its elements too deeply to be rendered") from None
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def _html_to_text(markup: str | bytes, rules: Rules, base_url: str | None) -> str:
