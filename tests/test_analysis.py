@@ -543,10 +543,49 @@ def test_a_pause_notice_names_what_it_pauses_not_more_data():
             "we will exclude your account.",
             "opt-out",
         ),
+        # a setting named in capitals, turned off after its name
+        (
+            "When Assistant Activity is on, your conversations are used to improve the generative AI models that "
+            "power Assistant. You can turn Assistant Activity off at any time.",
+            "opt-out",
+        ),
+        # turning on a setting that prevents the use is opting out, not in
+        (
+            "We share public posts with AI companies to train their models, unless you turn on the Prevent "
+            "third-party sharing setting.",
+            "opt-out",
+        ),
+        ("We use your posts to train our AI models only if you turn on Help Improve AI.", "opt-in"),
+        ("We use your posts to train our AI models. You can turn your device off at any time.", "no-choice"),
     ],
 )
 def test_more_ways_of_saying_a_choice(text, stance):
     assert analyse(text).training == stance
+
+
+@pytest.mark.parametrize(
+    "old",
+    [
+        "We use your public posts to train our AI models, except posts from users under 18.",
+        "We use your public posts to train our AI models. We do not use data from users under 18 for this purpose.",
+    ],
+)
+def test_data_no_longer_left_out_of_training_is_reported(old):
+    c = _compare_clauses(old, "We use your public posts to train our AI models.")
+    assert [(f.rule, f.severity, f.summary) for f in c.findings] == [
+        ("category_exclusion_removed", "high", "data no longer left out of training: minors")
+    ]
+    assert c.findings[0].old == (old.split(". ")[-1] if "purpose" in old else old), "quoting what left it out"
+
+
+def test_data_left_out_said_as_a_promise_or_as_an_exception_is_the_same():
+    exception = "We use your public posts to train our AI models, except posts from users under 18."
+    promise = (
+        "We use your public posts to train our AI models. We do not use posts from users under 18 to train our AI "
+        "models."
+    )
+    assert not _compare_clauses(exception, promise).findings
+    assert not _compare_clauses(promise, exception).findings
 
 
 def test_teenagers_named_by_their_ages_are_minors():

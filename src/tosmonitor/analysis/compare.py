@@ -578,14 +578,24 @@ def _set_findings(a: Profile, b: Profile, q: _Quotes) -> list[Finding]:
             )
     if both_train:
         # data newly used, and data newly left out ("except chats from users under 18")
-        for rule, field_name, changed, what in (
-            ("category_added", "categories", set(sb.categories) - set(sa.categories), "more data used for training"),
-            ("category_excluded", "excluded_categories", b.excluded_categories - a.excluded_categories,
+        for rule, severity, field_name, changed, what in (
+            ("category_added", "medium", "categories", set(sb.categories) - set(sa.categories),
+             "more data used for training"),
+            ("category_excluded", "medium", "excluded_categories", b.excluded_categories - _left_out(a),
              "data now left out of training"),
+            ("category_exclusion_removed", "high", "excluded_categories",
+             a.excluded_categories - _left_out(b), "data no longer left out of training"),
         ):  # fmt: skip
             if changed:
-                old, new = q.new(lambda h, f=field_name, c=changed: _perm(h) and bool(set(getattr(h, f)) & c))
-                out.append(Finding(rule, "medium", f"{what}: {', '.join(sorted(changed))}", old, new))
+                # quoted from the side that names the data: the new one, or the old one for an exclusion gone
+                # (an exclusion may stand in a sentence of its own: "... not used for this purpose")
+                pick = q.old if rule == "category_exclusion_removed" else q.new
+                old, new = pick(
+                    lambda h, f=field_name, c=changed: (
+                        (_perm(h) or f == "excluded_categories") and bool(set(getattr(h, f)) & c)
+                    )
+                )
+                out.append(Finding(rule, severity, f"{what}: {', '.join(sorted(changed))}", old, new))
         kept_before, kept_after = _kept_for(sa), _kept_for(sb)
         if kept_before is not None and kept_after is not None and kept_before != kept_after:
             old, new = q.new(lambda h: h.retention_days == sb.retention_days and h.retention == sb.retention)
@@ -703,13 +713,27 @@ def _covered(promise: tuple[str, tuple[str, ...]], others: frozenset[tuple[str, 
     return any(s == scope and set(cs) >= set(cats) for s, cs in others)
 
 
+def _left_out(p: Profile) -> frozenset[str]:
+    """The data a version keeps out of training: left out of a permission ("except posts from users under
+    18"), or named by a promise for everyone ("we do not use posts from users under 18 to train")."""
+    return p.excluded_categories | {c for scope, cats in p.promises if scope == "all" for c in cats}
+
+
+def _said_as_exclusion(promise: tuple[str, tuple[str, ...]], other: Profile) -> bool:
+    """A promise for everyone about some data ("posts from users under 18") that the other version says as data
+    left out of a permission ("posts, except those from users under 18")."""
+    scope, cats = promise
+    singled_out = set(cats) - set(other.stance.categories)
+    return scope == "all" and bool(singled_out) and singled_out <= other.excluded_categories
+
+
 def _promise_findings(a: Profile, b: Profile, q: _Quotes) -> list[Finding]:
     """Promises are compared as (scope, data categories): a lost one is removed or narrowed, a new one added."""
     out: list[Finding] = []
     labels = {"all": "", "tier": " (for some plans)", "party": " (by third-party providers)"}
     seen: set[str] = set()
     for scope, cats in sorted(a.promises - b.promises):
-        if _covered((scope, cats), b.promises):
+        if _covered((scope, cats), b.promises) or _said_as_exclusion((scope, cats), b):
             continue
         if scope == "all" and a.stance.training == "never" and b.stance.training != "never":
             continue  # reported as the stance change
@@ -722,7 +746,7 @@ def _promise_findings(a: Profile, b: Profile, q: _Quotes) -> list[Finding]:
         what = "narrowed" if still else "removed"
         out.append(Finding(rule, "high", f"a promise not to train was {what}{labels[scope]}", old, new))
     for scope, cats in sorted(b.promises - a.promises):
-        if _covered((scope, cats), a.promises):
+        if _covered((scope, cats), a.promises) or _said_as_exclusion((scope, cats), a):
             continue
         if scope == "all" and b.stance.training == "never" and a.stance.training != "never":
             continue

@@ -61,6 +61,13 @@ _REFERS_BACK = lx.rx(
     r"^(?:this|it) (?:is|will be|can be)\b|\bchoices? you (?:make|have made)\b|\bby default\b|"
     r"\b(?:do|does|doing)\s+(?:this|that|so)\b"  # "we do not do this for members in the EU"
 )
+# "We do not use data from users under 18 for this purpose": data left out of the training clause just before.
+_NOT_USED_FOR_THIS = lx.rx(
+    r"\b(?:do|does|will|shall|would|may)\s+not\s+(?:be\s+)?(?:use|used|process|processed|include|included)\b"
+    r"[^.]{0,120}\bfor (?:this|these|that|such) (?:purposes?|uses?)\b|"
+    r"\b(?:never|not)\s+(?:be\s+)?used\b[^.]{0,120}\bfor (?:this|these|that|such) (?:purposes?|uses?)\b|"
+    r"\bexclude[ds]?\b[^.]{0,120}\bfrom (?:this|these|that|such) (?:purposes?|uses?|processing)\b"
+)
 _CAPABILITY = lx.rx(
     r"\btrain(?:s|ed|ing)?\s+(?:them|it|our models|the models?|models)\s+(?:to|so that|not to)\s+"
     r"(?:refuse|be|follow|avoid|behave|respond|decline|recogni[sz]e|detect|identify|reduce|satisfy|comply)"
@@ -473,6 +480,10 @@ def _side_hit(clause: Clause, t: str, service: str | None = None) -> ClauseHit |
         if parties:
             regions = _labels(t, lx.REGIONS) if lx.CARVE_OUT.search(t) else ()
             return ClauseHit(clause, shares=True, parties=parties, excluded_regions=regions)
+    if _NOT_USED_FOR_THIS.search(t):
+        left_out = _labels(t, lx.CATEGORIES)
+        if left_out:
+            return ClauseHit(clause, excluded_categories=left_out)
     # "Conversations used for training are kept for five years": how long a neighbour's training data is kept.
     trained = lx.TRAIN_VERB.search(t) and not lx.STAFF_TRAINING.search(t)
     retention, days = retention_of(t) if trained else (None, None)

@@ -157,7 +157,8 @@ PREFILTER = re.compile(
 SIDE_PREFILTER = re.compile(
     r"\bopt|turn|switch|disabl|toggle|object|default|outside|except|exclud|other than|withdr|choice|whether|"
     r"settings?[ .]|preferenc|unsubscrib|deactivat|prevent|stop|if you do|subject to|you live|located|reside|\bshar|"
-    r"disclos|consent|permission|europe|united kingdom|switzerland|\beu\b|\beea\b|\buk\b"
+    r"disclos|consent|permission|europe|united kingdom|switzerland|\beu\b|\beea\b|\buk\b|"
+    r"for (?:this|these|that|such) (?:purpose|use)"
 )
 # Both prefilters at once, written for speed: plain substrings (a C-level ``in`` test each) and the few
 # alternatives that need a word boundary. ``might_matter(low)`` is true exactly when PREFILTER or SIDE_PREFILTER
@@ -169,7 +170,8 @@ _PREFILTER_WORDS = (
     "withdr", "choice", "whether", "setting ", "settings ", "setting.", "settings.", "preferenc", "unsubscrib",
     "deactivat", "prevent", "stop",
     "if you do", "subject to", "you live", "located", "reside", "disclos", "consent", "permission", "europe",
-    "united kingdom", "switzerland",
+    "united kingdom", "switzerland", "for this purpose", "for these purpose", "for that purpose",
+    "for such purpose", "for this use", "for these use", "for that use", "for such use",
 )  # fmt: skip
 _PREFILTER_BOUNDED = re.compile(r"\ba\.?i\b|\bml\b|\bopt|\bshar|\beu\b|\beea\b|\buk\b")
 _BOUNDED_HINTS = ("ai", "a.i", "ml", "opt", "shar", "eu", "eea", "uk")
@@ -424,7 +426,16 @@ HEADING_BANS = rx(
     r"restrict|prohibit|acceptable use|conduct|rules|don['’]t|limitations on|what you can(?:no|')t"
 )
 
+# A setting named in capitals and turned off ("turn Assistant Activity off"), and a setting that stops something
+# turned on ("turn on the Prevent third-party sharing setting"): both are ways to opt out.
+_TURN_NAMED_OFF = r"\bturn(?:ing|ed|s)? (?:(?:the|your) )?(?-i:(?:[A-Z][\w'’-]*\s+){1,5})(?:(?:setting|toggle|option|switch)s?\s+)?off\b"
+_STOPPER = (
+    r"(?:(?:the|your|a) )?[\"“']?(?:prevent|block|opt[- ]?out|do not|don['’]t|disable|exclude|stop|pause)"
+)
+_TURN_ON_STOPPER = r"\b(?:turn|switch)(?:ing|ed|s|es)? on " + _STOPPER
+
 OPT_OUT = rx(
+    _TURN_NAMED_OFF + "|" + _TURN_ON_STOPPER + "|"
     r"\bopt(?:ing|ed|s)?[- ]?out\b|\bturn(?:ing|ed|s)? (?:it |this |that )?off\b|\bswitch(?:ing|ed|es)? (?:it |this )?off\b|"
     r"\bdisabl\w+|\btoggle\w*|\bobject(?:ing|ion|ions|s)?\b|\bunsubscrib\w*|"
     # deactivating a setting, not an account (closing an account is not a choice about training)
@@ -441,6 +452,7 @@ OPT_OUT = rx(
 )
 OPT_OUT_MECHANISMS = {
     "setting": rx(
+        _TURN_NAMED_OFF + "|" + _TURN_ON_STOPPER + "|"
         r"\bsettings?\b|\btoggle|\bturn\w* (?:it |this |that )?off\b|\bswitch\w* (?:it |this )?off\b|\bpreferences?\b|\bcontrols?\b|"
         r"\b(?:feature|option)s? (?:available )?(?:on|in|from|under) your (?:account|profile|dashboard)\b"
     ),
@@ -458,7 +470,9 @@ CONSENT = rx(
     r"\b(?:if|where|when|once|after) you (?:have )?(?:\w+ )?(?:give|given|grant|granted|provide|provided) "
     r"(?:us )?(?:your )?(?:\w+ )?(?:consent|permission)\b|\b(?:if|where|when|once|after) you (?:have )?consented\b|"
     r"\b(?:if you|you (?:may|can))\s+(?:choose|decide|agree|elect) to (?:share|allow|contribute|participate|let)\b|"
-    r"\b(?:only )?(?:if|when|once|after|unless) you (?:\w+ )?(?:turn|switch) (?:it |this |that )?on\b|"
+    r"\b(?:only )?(?:if|when|once|after|unless) you (?:\w+ )?(?:turn|switch) (?:it |this |that )?on\b(?! "
+    + _STOPPER
+    + ")|"
     r"\b(?:only )?(?:if|when|once|after) you (?:choose to )?(?:enable|activate|opt in)\b|"
     r"\b(?:give|grant|provide)(?: or (?:withdraw|revoke))? (?:us )?your (?:\w+ )?(?:consent|permission)\b|"
     r"\b(?:if|once|when|where) you (?:agree|consent)\b(?!\s+to (?:these|the|this|our) (?:terms|policy|agreement|privacy))|"

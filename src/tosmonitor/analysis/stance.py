@@ -135,11 +135,15 @@ def profile(hits: list[ClauseHit]) -> Profile:
         regions.update(h.excluded_regions)
         default = _stronger(default, h.default)
     kept: list[ClauseHit] = []  # neighbours that say how long training data is kept
+    left_out: set[str] = set()  # data the next clause leaves out ("... not used for this purpose")
     for h in perms:
         consent = consent or h.consent
+        left_out.update(h.excluded_categories)
         for o in _near(h, hits):
             if o.training and o.ban:
                 continue
+            if not o.training and o.excluded_categories and 0 < o.clause.index - h.clause.index <= 1:
+                left_out.update(o.excluded_categories)
             if not o.training and o.retention and o not in kept:
                 kept.append(o)
             if not (o.training or o.relevant or abs(o.clause.index - h.clause.index) <= 1):
@@ -224,7 +228,7 @@ def profile(hits: list[ClauseHit]) -> Profile:
         notices=frozenset(h.notice for h in training if h.notice),
         exceptions=frozenset(e for h in training if not h.promise for e in h.exceptions),
         promise_exceptions=frozenset(e for h in promises for e in h.exceptions),
-        excluded_categories=frozenset(c for h in perms for c in h.excluded_categories),
+        excluded_categories=frozenset(left_out),
         included_regions=(
             frozenset(r for h in perms for r in h.included_regions)
             if perms and all(h.included_regions for h in stated)
