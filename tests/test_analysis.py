@@ -392,6 +392,11 @@ def test_stance_of_a_service(service, text, stance):
     [
         ("Texts you translate with Linguo Free may be used to train our translation models.", "no-choice"),
         ("We use meeting transcripts to train our speech recognition models.", "no-choice"),
+        # what users do, kept as a record of it, is users' data
+        (
+            "We use viewing history and ratings to train the machine learning models behind our recommendations.",
+            "no-choice",
+        ),
         (
             "We use meeting transcripts to train our speech recognition models only if the meeting host has given "
             "permission.",

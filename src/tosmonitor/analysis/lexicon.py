@@ -394,6 +394,9 @@ USER_DATA = rx(
     # what users publish on a site, named by its kind
     r"\b(?:reviews?|comments?|listings?|stor(?:y|ies)|answers?|questions and answers|submissions?|uploads?|creations?|"
     r"artwork|clips?|tracks|songs?|designs?|searches|queries|search queries|code snippets)\b|"
+    # what users do, kept as a record of it
+    r"\b(?:viewing|watch|listening|search|browsing|purchase|order|reading|playback|transaction)\s+histor(?:y|ies)\b|"
+    r"\bratings?\b|"
     # what users write, keep or translate, named so ("the notes you write"; "we help you write" is not data)
     r"\b(?:notes?|texts?|documents?|files?|entries|pages?|what|anything|everything)\s+(?:that\s+)?you\s+"
     r"(?!(?:can|cannot|may|might|will|would|must|should|could|do|did|does|are|were|have|had|need)\b)[a-z]+\b"
