@@ -562,6 +562,9 @@ def test_a_pause_notice_names_what_it_pauses_not_more_data():
         ),
         ("We use your posts to train our AI models only if you turn on Help Improve AI.", "opt-in"),
         ("We use your posts to train our AI models. You can turn your device off at any time.", "no-choice"),
+        # an opt-out denied is none
+        ("We use your public posts to train our AI models. You cannot opt out of this use.", "no-choice"),
+        ("We use your chats to train our models, and there is no way to turn this off.", "no-choice"),
     ],
 )
 def test_more_ways_of_saying_a_choice(text, stance):

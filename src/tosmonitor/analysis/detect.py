@@ -269,7 +269,7 @@ def classify(clause: Clause, *, lead: str = "", service: str | None = None) -> C
     if _is_ban(t, clause, lead):
         return ClauseHit(clause, training=True, ban=True)
     conditional_opt_out = bool(_CONDITIONAL_OPT_OUT.search(t) or _IF_NOT_WANT.search(t))
-    opt_out = (_labels(t, lx.OPT_OUT_MECHANISMS) or ("other",)) if lx.OPT_OUT.search(t) else ()
+    opt_out = _opt_out_of(t)
     consent = bool(lx.CONSENT.search(t) or clause.kind == "table_row" and _CONSENT_CELL.search(clause.text))
     consent = consent and not conditional_opt_out
     negated = _negated(lx.NOT_OPTED_OUT.sub("unless opted out", t))
@@ -463,6 +463,22 @@ def _names_ai(t: str, service: str | None) -> bool:
     return bool(_TRAINING_AS_SUCH.search(t)) and not lx.PEOPLE_TRAINING_CONTEXT.search(t)
 
 
+# "You cannot opt out of this use": the words of an opt-out, denied.
+_NO_OPT_OUT = lx.rx(
+    r"\b(?:cannot|can['’]?t|can not|(?:are|is|will|would) not (?:be )?able to|unable to|not possible to|"
+    r"(?:there is )?no (?:way|option|ability) to)\s+(?:\w+\s+){0,2}?"
+    r"(?:opt[- ]?out|object|turn (?:it |this |that )?off|switch (?:it |this )?off|disable|withdraw)\b[^.;]*|"
+    r"\bopt(?:ing)?[- ]?out (?:is|will be) not (?:available|possible)\b"
+)
+
+
+def _opt_out_of(t: str) -> tuple[str, ...]:
+    """The opt-out mechanisms ``t`` offers ("other" when it names none), leaving out opt-outs it denies."""
+    if _NO_OPT_OUT.search(t):
+        t = _NO_OPT_OUT.sub(" ", t)
+    return (_labels(t, lx.OPT_OUT_MECHANISMS) or ("other",)) if lx.OPT_OUT.search(t) else ()
+
+
 def _default_of(t: str) -> str | None:
     """An explicit default: "on by default" (on), "off by default" (off), or consent asked for first (off:
     nothing is used until the user agrees)."""
@@ -487,8 +503,9 @@ def _side_hit(clause: Clause, t: str, service: str | None = None) -> ClauseHit |
     # "Conversations used for training are kept for five years": how long a neighbour's training data is kept.
     trained = lx.TRAIN_VERB.search(t) and not lx.STAFF_TRAINING.search(t)
     retention, days = retention_of(t) if trained else (None, None)
+    opt_out = _opt_out_of(t)
     if not (
-        lx.OPT_OUT.search(t)
+        opt_out
         or lx.DEFAULT_ON.search(t)
         or lx.DEFAULT_OFF.search(t)
         or lx.CONSENT_FIRST.search(t)
@@ -496,7 +513,6 @@ def _side_hit(clause: Clause, t: str, service: str | None = None) -> ClauseHit |
         or retention
     ):
         return None
-    opt_out = (_labels(t, lx.OPT_OUT_MECHANISMS) or ("other",)) if lx.OPT_OUT.search(t) else ()
     regions = _labels(t, lx.REGIONS) if lx.CARVE_OUT.search(t) else ()
     default = _default_of(t)
     names_ai = _names_ai(t, service)
