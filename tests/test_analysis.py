@@ -548,6 +548,11 @@ def test_a_pause_notice_names_what_it_pauses_not_more_data():
             "we will exclude your account.",
             "opt-out",
         ),
+        (
+            "We may use de-identified transcripts to improve our AI. If you prefer that we do not, email "
+            "privacy@notely.example.",
+            "opt-out",
+        ),
         # a setting named in capitals, turned off after its name
         (
             "When Assistant Activity is on, your conversations are used to improve the generative AI models that "

@@ -158,7 +158,7 @@ SIDE_PREFILTER = re.compile(
     r"\bopt|turn|switch|disabl|toggle|object|default|outside|except|exclud|other than|withdr|choice|whether|"
     r"settings?[ .]|preferenc|unsubscrib|deactivat|prevent|stop|if you do|subject to|you live|located|reside|\bshar|"
     r"disclos|consent|permission|europe|united kingdom|switzerland|\beu\b|\beea\b|\buk\b|"
-    r"for (?:this|these|that|such) (?:purpose|use)"
+    r"for (?:this|these|that|such) (?:purpose|use)|you prefer|d prefer|would prefer|rather"
 )
 # Both prefilters at once, written for speed: plain substrings (a C-level ``in`` test each) and the few
 # alternatives that need a word boundary. ``might_matter(low)`` is true exactly when PREFILTER or SIDE_PREFILTER
@@ -171,7 +171,8 @@ _PREFILTER_WORDS = (
     "deactivat", "prevent", "stop",
     "if you do", "subject to", "you live", "located", "reside", "disclos", "consent", "permission", "europe",
     "united kingdom", "switzerland", "for this purpose", "for these purpose", "for that purpose",
-    "for such purpose", "for this use", "for these use", "for that use", "for such use",
+    "for such purpose", "for this use", "for these use", "for that use", "for such use", "you prefer", "d prefer",
+    "would prefer", "rather",
 )  # fmt: skip
 _PREFILTER_BOUNDED = re.compile(r"\ba\.?i\b|\bml\b|\bopt|\bshar|\beu\b|\beea\b|\buk\b")
 _BOUNDED_HINTS = ("ai", "a.i", "ml", "opt", "shar", "eu", "eea", "uk")
@@ -450,7 +451,7 @@ OPT_OUT = rx(
     r"\b(?:settings?|preferences)\b|"
     r"\bimprove the model for everyone\b|\bdata for generative ai improvement\b|\bexercise your right\b|"
     r"\bunless you (?:tell|ask|instruct) us (?:not to|otherwise)\b|\bto stop (?:this|it|that)\b|"
-    r"\bif you(?:['’]d| would) rather (?:we|us) (?:did not|didn['’]t|not)\b|"
+    r"\bif you(?:['’]d| would)? (?:rather|prefer)(?: that)? (?:we|us) (?:did not|didn['’]t|do not|don['’]t|not)\b|"
     r"\bwe will exclude your (?:account|data|content|information|workspace)\b"
 )
 OPT_OUT_MECHANISMS = {
