@@ -112,11 +112,23 @@ def test_clause_kind(sentence, kind):
             "Third-party AI providers are contractually prohibited from using your data to train their models.",
             "party",
         ),
+        # another company, named, promising for its own models
+        ("OpenAI does not use the documents you send to train its models.", "party"),
+        ("Google Cloud will not use your prompts to train its AI models.", "party"),
     ],
 )
 def test_promise_scope(sentence, scope):
     hit = classify(_clause(sentence))
     assert hit is not None and hit.promise and hit.promise_scope == scope
+
+
+def test_the_service_promising_for_its_own_models_promises_for_everyone():
+    assert (
+        analyse("Lumen does not use your documents to train its models.", service="Lumen").training == "never"
+    )
+    assert (
+        analyse("OpenAI does not use your documents to train its models.", service="Lumen").training == "none"
+    )
 
 
 def test_opt_out_consent_default_and_regions():

@@ -74,6 +74,12 @@ _CAPABILITY = lx.rx(
 )
 _USERISH = lx.rx(r"\byour\b|\busers?['’]?\b|\bpersonal\b|\bcustomers?['’]?\b|\bmembers?['’]?\b")
 _THEIR_MODELS = lx.rx(r"\btheir (?:own )?(?:[\w-]+ ){0,3}(?:models?|AI|artificial intelligence)")
+# "OpenAI does not use your documents to train its models": a company other than the service, promising for its own
+_OTHER_COMPANY_ITS_MODELS = lx.rx(
+    r"^(?-i:(?!(?:It|This|That|The|Our|We|You|Your|Each|Any|No|Such)\b)[A-Z][\w.&’'-]*(?:\s+[A-Z][\w.&’'-]*){0,3})\s+"
+    r"(?:does not|doesn['’]t|will not|won['’]t|never|may not|cannot|is not)\b[^.]*"
+    r"\bits (?:own )?(?:[\w-]+ ){0,3}(?:models?|AI|artificial intelligence)\b"
+)
 _NO_USE_WITHOUT = lx.rx(
     r"\b(?:not|no)\b[^.]{0,80}\bwithout (?:our|the) (?:prior |express |written |explicit )*(?:consent|permission|"
     r"authori[sz]ation)"
@@ -293,6 +299,9 @@ def classify(clause: Clause, *, lead: str = "", service: str | None = None) -> C
             )
             or _THEIR_MODELS.search(t)
             or _PROVIDER_MODELS.search(t)
+            or _OTHER_COMPANY_ITS_MODELS.search(t)
+            and not lx.FIRST_PARTY.search(t)
+            and not (service and re.search(r"\b" + re.escape(service) + r"\b", t, re.IGNORECASE))
         ):
             scope = "party"
         elif lx.TIER.search(t):
