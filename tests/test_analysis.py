@@ -122,6 +122,50 @@ def test_promise_scope(sentence, scope):
     assert hit is not None and hit.promise and hit.promise_scope == scope
 
 
+@pytest.mark.parametrize(
+    ("text", "stance", "categories"),
+    [
+        # data used "for this purpose" right after a training clause is trained on
+        (
+            "We do not use your private messages to train AI. We may use your public posts for this purpose.",
+            "no-choice",
+            ("posts",),
+        ),
+        (
+            "We use your chats to train our models. We may also use your voice recordings for this purpose.",
+            "no-choice",
+            ("audio", "prompts"),
+        ),
+        # ... and after anything else, it says nothing about training
+        ("We use cookies to remember your preferences. We may use your data for this purpose.", "none", ()),
+        # an objection to that use is an opt-out, as before
+        (
+            "We use public posts to develop and improve AI at Lumen. You have the right to object to your "
+            "information being used for this purpose by completing the objection form.",
+            "opt-out",
+            ("posts",),
+        ),
+    ],
+)
+def test_data_used_for_this_purpose_after_a_training_clause(text, stance, categories):
+    reading = analyse(text, service="Lumen")
+    assert (reading.training, reading.categories) == (stance, categories)
+
+
+def test_no_longer_using_data_for_training_is_a_promise():
+    c = _compare_clauses(
+        "We use data from your profile to train our generative AI models.",
+        "Beginning March 2026, we will no longer use data from your profile to train our generative AI models.",
+    )
+    assert (c.before.training, c.after.training) == ("no-choice", "never")
+    assert (
+        analyse(
+            "We use your chats to train our models. Once you opt out, we will no longer use your chats for training."
+        ).training
+        == "opt-out"
+    ), "what an opt-out stops is not a promise"
+
+
 def test_the_service_promising_for_its_own_models_promises_for_everyone():
     assert (
         analyse("Lumen does not use your documents to train its models.", service="Lumen").training == "never"

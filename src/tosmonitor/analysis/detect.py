@@ -68,6 +68,10 @@ _NOT_USED_FOR_THIS = lx.rx(
     r"\b(?:never|not)\s+(?:be\s+)?used\b[^.]{0,120}\bfor (?:this|these|that|such) (?:purposes?|uses?)\b|"
     r"\bexclude[ds]?\b[^.]{0,120}\bfrom (?:this|these|that|such) (?:purposes?|uses?|processing)\b"
 )
+# "We may use your public posts for this purpose": data used for what the clause before says.
+_USED_FOR_THIS = lx.rx(
+    r"\b(?:use[sd]?|using|process(?:es|ed)?|analy[sz]e[sd]?)\b[^.]{0,120}\bfor (?:this|these|that|such) (?:purposes?|uses?)\b"
+)
 _CAPABILITY = lx.rx(
     r"\btrain(?:s|ed|ing)?\s+(?:them|it|our models|the models?|models)\s+(?:to|so that|not to)\s+"
     r"(?:refuse|be|follow|avoid|behave|respond|decline|recogni[sz]e|detect|identify|reduce|satisfy|comply)"
@@ -151,6 +155,8 @@ class ClauseHit:
     about_ai: bool = False  # an opt-out / objection that names AI without a training verb
     shares: bool = False  # shares users' data with others so they can develop their products
     notice: str | None = None  # pause | resume
+    # uses data "for this purpose": a permission when the clause just before is about training
+    for_that: bool = False
     exceptions: tuple[str, ...] = ()
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
@@ -509,6 +515,14 @@ def _side_hit(clause: Clause, t: str, service: str | None = None) -> ClauseHit |
         left_out = _labels(t, lx.CATEGORIES)
         if left_out:
             return ClauseHit(clause, excluded_categories=left_out)
+    elif (
+        _USED_FOR_THIS.search(t)
+        and lx.USER_DATA.search(t)
+        and not lx.NEGATION.search(t)
+        and not lx.CONSENT.search(t)
+        and not _opt_out_of(t)  # "you can object to your information being used for this purpose"
+    ):
+        return ClauseHit(clause, for_that=True, categories=_labels(t, lx.CATEGORIES))
     # "Conversations used for training are kept for five years": how long a neighbour's training data is kept.
     trained = lx.TRAIN_VERB.search(t) and not lx.STAFF_TRAINING.search(t)
     retention, days = retention_of(t) if trained else (None, None)
@@ -684,6 +698,27 @@ def _might_matter(text: str) -> bool:
     return lx.might_matter(text.lower())
 
 
+def _for_training_before(
+    hit: ClauseHit, hits: list[ClauseHit], previous: Clause | None, service: str | None
+) -> ClauseHit | None:
+    """A clause using data "for this purpose" right after a training clause (permission or promise) permits
+    training on that data: "We do not use your private messages to train AI. We may use your public posts for
+    this purpose." After anything else it says nothing about training."""
+    before = hits[-1] if hits else None
+    if previous is None or before is None or before.clause.index != previous.index:
+        return None
+    if not before.training or before.ban or not (before.permission or before.promise):
+        return None
+    return replace(
+        hit,
+        for_that=False,
+        training=True,
+        permission=True,
+        parties=parties_of(plain(hit.text), service),
+        model_kinds=before.model_kinds,
+    )
+
+
 def detect(
     clauses: list[Clause],
     *,
@@ -718,6 +753,8 @@ def detect(
                 hit = replace(hit, parties=parties_of(plain(previous), service))
             if hit is not None and hit.permission and _THIS_LICENCE.search(piece.text):
                 hit = _link_licence(hit, clauses[max(0, k - 6) : k])  # the 6 clauses before
+            if hit is not None and hit.for_that:
+                hit = _for_training_before(hit, hits, clauses[k - 1] if k else None, service)
             if hit is not None:
                 hits.append(hit)
     return hits

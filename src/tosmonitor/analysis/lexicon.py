@@ -408,7 +408,8 @@ NEGATION = rx(
     r"\b(?:do|does|did|will|would|shall|should|can|could|may|must|is|are|was|were|has|have|be)\s*n[o']t\b|"
     r"\b(?:don|doesn|won|isn|aren|wasn|weren|hasn|haven|shan|can|couldn|mustn|wouldn)[’']t\b|\bnever\b|"
     r"\bnot\s+(?:be\s+)?(?:used|use|using|train|shared|disclosed|allowed|permitted)\b|\bneither\b|\bnor\b|"
-    r"\bno\s+(?:\w+\s+){0,3}(?:is|are|will be)\s+used\b|\bnot to (?:use|train|process)\b|\bnone of\b|\bprohibit\w*|\brefrain\b|\bexcludes?\b"
+    r"\bno\s+(?:\w+\s+){0,3}(?:is|are|will be)\s+used\b|\bnot to (?:use|train|process)\b|\bnone of\b|\bprohibit\w*|\brefrain\b|\bexcludes?\b|"
+    r"\bno longer\b"
 )
 BAN_SUBJECT = rx(
     r"\b(?:you|users?|developers?|customers?|licensees?|anyone|any person|any third part(?:y|ies)|"
