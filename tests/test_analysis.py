@@ -623,6 +623,20 @@ def test_a_pause_notice_names_what_it_pauses_not_more_data():
         ),
         ("We use your posts to train our AI models only if you turn on Help Improve AI.", "opt-in"),
         ("We use your posts to train our AI models. You can turn your device off at any time.", "no-choice"),
+        (
+            "Your notes may be used to train our models. This is optional, and you may decline at any time.",
+            "opt-out",
+        ),
+        ("We use your data to train AI unless you have asked us not to in your privacy settings.", "opt-out"),
+        # nobody is in a voluntary programme, nor among the users who turned a setting on, until they join
+        (
+            "Participation in our AI training programme is voluntary. We use the recordings of participants to "
+            "train our speech models.",
+            "opt-in",
+        ),
+        ("Model training uses only data from users who have enabled Contribute to AI.", "opt-in"),
+        # an opt-out for the people of one country is not an opt-out for everyone
+        ("We use your data to train AI. Users in Brazil can opt out by contacting us.", "no-choice"),
         # an opt-out denied is none
         ("We use your public posts to train our AI models. You cannot opt out of this use.", "no-choice"),
         ("We use your chats to train our models, and there is no way to turn this off.", "no-choice"),

@@ -96,7 +96,10 @@ _CONDITIONAL_OPT_OUT = lx.rx(
 _IF_NOT_WANT = lx.rx(r"\b(?:if|should) you (?:do not|don['’]t|no longer) (?:want|wish|like)\b")
 _REGIONAL_RIGHT = lx.rx(
     r"\b(?:if|where|when) you (?:live|are|reside|are located|are based) in\b|\bfor (?:users|members|individuals|people)"
-    r" (?:in|located in|from) the\b|\bunder (?:the )?(?:GDPR|EU|European|UK)\b|\bin the (?:EU|EEA|UK|European)\b"
+    r" (?:in|located in|from) the\b|\bunder (?:the )?(?:GDPR|EU|European|UK)\b|\bin the (?:EU|EEA|UK|European)\b|"
+    # "Users in Brazil can opt out": a right for the people of one place
+    r"\b(?:users|members|customers|individuals|people|residents|those)\s+(?:who (?:live|reside) |living |residing |"
+    r"located |based )?(?:in|from) (?:the )?(?-i:[A-Z][a-z]+)(?:\s+(?-i:[A-Z][a-z]+))?\s+(?:can|may|have|are able)\b"
 )
 
 

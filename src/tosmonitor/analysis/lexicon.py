@@ -158,7 +158,7 @@ SIDE_PREFILTER = re.compile(
     r"\bopt|turn|switch|disabl|toggle|object|default|outside|except|exclud|other than|withdr|choice|whether|"
     r"settings?[ .]|preferenc|unsubscrib|deactivat|prevent|stop|if you do|subject to|you live|located|reside|\bshar|"
     r"disclos|consent|permission|europe|united kingdom|switzerland|\beu\b|\beea\b|\buk\b|"
-    r"for (?:this|these|that|such) (?:purpose|use)|you prefer|d prefer|would prefer|rather"
+    r"for (?:this|these|that|such) (?:purpose|use)|you prefer|d prefer|would prefer|rather|declin|voluntary|optional"
 )
 # Both prefilters at once, written for speed: plain substrings (a C-level ``in`` test each) and the few
 # alternatives that need a word boundary. ``might_matter(low)`` is true exactly when PREFILTER or SIDE_PREFILTER
@@ -172,7 +172,7 @@ _PREFILTER_WORDS = (
     "if you do", "subject to", "you live", "located", "reside", "disclos", "consent", "permission", "europe",
     "united kingdom", "switzerland", "for this purpose", "for these purpose", "for that purpose",
     "for such purpose", "for this use", "for these use", "for that use", "for such use", "you prefer", "d prefer",
-    "would prefer", "rather",
+    "would prefer", "rather", "declin", "voluntary", "optional",
 )  # fmt: skip
 _PREFILTER_BOUNDED = re.compile(r"\ba\.?i\b|\bml\b|\bopt|\bshar|\beu\b|\beea\b|\buk\b")
 _BOUNDED_HINTS = ("ai", "a.i", "ml", "opt", "shar", "eu", "eea", "uk")
@@ -442,7 +442,7 @@ _TURN_ON_STOPPER = r"\b(?:turn|switch)(?:ing|ed|s|es)? on " + _STOPPER
 OPT_OUT = rx(
     _TURN_NAMED_OFF + "|" + _TURN_ON_STOPPER + "|"
     r"\bopt(?:ing|ed|s)?[- ]?out\b|\bturn(?:ing|ed|s)? (?:it |this |that )?off\b|\bswitch(?:ing|ed|es)? (?:it |this )?off\b|"
-    r"\bdisabl\w+|\btoggle\w*|\bobject(?:ing|ion|ions|s)?\b|\bunsubscrib\w*|"
+    r"\bdisabl\w+|\btoggle\w*|\bobject(?:ing|ion|ions|s)?\b|\bunsubscrib\w*|\b(?:you (?:may|can) )?decline\b|"
     # deactivating a setting, not an account (closing an account is not a choice about training)
     r"\bdeactivat\w+(?!\s+(?:(?:your|the|their|its|an?|this|that|such|any)\s+)?(?:user\s+)?accounts?\b)|"
     r"\bwithdraw\w*|\bexclude (?:your|their|its|it|them|this|these|that)\b[^.]{0,60}\bfrom\b|\bchoices? you (?:make|have made)\b|\byou (?:can |may |will be able to )?(?:control|choose|decide) whether\b|\b(?:in control of|control over|controls? (?:for|over)) (?:whether|how)\b|"
@@ -451,7 +451,7 @@ OPT_OUT = rx(
     r"\b(?:manage|control|adjust|change|update)\s+(?:this|it|that|your (?:choices?|preferences?))\b[^.]{0,40}"
     r"\b(?:settings?|preferences)\b|"
     r"\bimprove the model for everyone\b|\bdata for generative ai improvement\b|\bexercise your right\b|"
-    r"\bunless you (?:tell|ask|instruct) us (?:not to|otherwise)\b|\bto stop (?:this|it|that)\b|"
+    r"\bunless you (?:have )?(?:tell|told|ask|asked|instruct|instructed) us (?:not to|otherwise)\b|\bto stop (?:this|it|that)\b|"
     r"\bif you(?:['’]d| would)? (?:rather|prefer)(?: that)? (?:we|us) (?:did not|didn['’]t|do not|don['’]t|not)\b|"
     r"\bwe will exclude your (?:account|data|content|information|workspace)\b"
 )
@@ -481,7 +481,11 @@ CONSENT = rx(
     r"\b(?:only )?(?:if|when|once|after) you (?:choose to )?(?:enable|activate|opt in)\b|"
     r"\b(?:give|grant|provide)(?: or (?:withdraw|revoke))? (?:us )?your (?:\w+ )?(?:consent|permission)\b|"
     r"\b(?:if|once|when|where) you (?:agree|consent)\b(?!\s+to (?:these|the|this|our) (?:terms|policy|agreement|privacy))|"
-    r"\bif you allow (?:us|it|this)\b|\brel(?:y|ies|ying) on (?:your|users['’]?|the user['’]s) (?:\w+ )?consent\b|"
+    r"\bif you allow (?:us|it|this)\b|"
+    # data only of the users who said yes ("only data from users who have enabled Contribute to AI")
+    r"\bonly (?:\w+ )?(?:data|content|recordings|conversations|chats|information|photos|posts|messages)\s+"
+    r"(?:of|from) (?:the )?(?:users|people|members|customers|those|participants)\s+who\s+(?:have\s+)?"
+    r"(?:opted in|enabled|turned on|switched on|joined|chosen|chose|agreed|consented|signed up|enrolled|volunteered)\b|\brel(?:y|ies|ying) on (?:your|users['’]?|the user['’]s) (?:\w+ )?consent\b|"
     # consent of the person who decides for an account or a meeting
     r"\b(?:if|when|where|once|after|provided that)\s+the\s+(?:\w+\s+)?(?:host|owner|admin\w*|account holder|organi[sz]er)"
     r"\s+(?:has|have)\s+(?:given|granted|provided)\s+(?:\w+\s+)?(?:consent|permission)\b"
@@ -513,7 +517,10 @@ DEFAULT_OFF = rx(
     r"\b(?:off|disabled|turned off|switched off|deactivated|opted[- ]out)\s+by\s+default\b|\bby default\b[^.]{0,60}\b"
     r"(?:we (?:do not|don['’]t|will not|won['’]t) use|(?:is|are) not used|(?:is|are) (?:off|disabled))\b|"
     r"\bdefault (?:setting )?(?:is|will be) (?:off|disabled)\b|"
-    r"\b(?:is|are|stays|remains) (?:off|disabled|turned off)\b[^.]{0,40}\b(?:unless|until) you (?:\w+ )?(?:turn|switch|enable|opt)"
+    r"\b(?:is|are|stays|remains) (?:off|disabled|turned off)\b[^.]{0,40}\b(?:unless|until) you (?:\w+ )?(?:turn|switch|enable|opt)|"
+    # "Participation in our AI training programme is voluntary": nobody is in it until they join
+    r"\b(?:participation|taking part|enrol(?:l)?ment)\b[^.]{0,80}\b(?:is|are) (?:entirely |completely |always )?"
+    r"(?:voluntary|optional)\b"
 )
 TIER = rx(
     r"\b(?:business|enterprise|team|teams|commercial|api|paid|pro|premium|workspace|organi[sz]ation(?:al)?|"
