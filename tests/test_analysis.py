@@ -623,6 +623,19 @@ def test_a_pause_notice_names_what_it_pauses_not_more_data():
         ),
         ("We use your posts to train our AI models only if you turn on Help Improve AI.", "opt-in"),
         ("We use your posts to train our AI models. You can turn your device off at any time.", "no-choice"),
+        # choices about something else, right after a training clause, are not choices about training
+        (
+            "We use your posts to train our AI models. You may decline to provide your phone number; some "
+            "features will then be unavailable.",
+            "no-choice",
+        ),
+        ("We use your posts to train our AI models. Participation in surveys is voluntary.", "no-choice"),
+        ("We use your posts to train our AI models. You can turn Dark Mode off in Settings.", "no-choice"),
+        (
+            "We use your posts to train our AI models. If you prefer that we do not contact you by phone, tell us "
+            "in your account settings.",
+            "no-choice",
+        ),
         (
             "Your notes may be used to train our models. This is optional, and you may decline at any time.",
             "opt-out",

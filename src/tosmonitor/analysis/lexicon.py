@@ -433,7 +433,11 @@ HEADING_BANS = rx(
 
 # A setting named in capitals and turned off ("turn Assistant Activity off"), and a setting that stops something
 # turned on ("turn on the Prevent third-party sharing setting"): both are ways to opt out.
-_TURN_NAMED_OFF = r"\bturn(?:ing|ed|s)? (?:(?:the|your) )?(?-i:(?:[A-Z][\w'’-]*\s+){1,5})(?:(?:setting|toggle|option|switch)s?\s+)?off\b"
+_TURN_NAMED_OFF = (
+    r"\bturn(?:ing|ed|s)? (?:(?:the|your) )?(?=(?:[A-Z][\w'’-]*\s+){0,4}(?:AI|Improve\w*|Training|Models?|Activity|"
+    r"History|Data|Shar\w+|Personali[sz]\w+|Learning|Contribut\w+|Help)\b)(?-i:(?:[A-Z][\w'’-]*\s+){1,5})"
+    r"(?:(?:setting|toggle|option|switch)s?\s+)?off\b"
+)
 _STOPPER = (
     r"(?:(?:the|your|a) )?[\"“']?(?:prevent|block|opt[- ]?out|do not|don['’]t|disable|exclude|stop|pause)"
 )
@@ -442,7 +446,7 @@ _TURN_ON_STOPPER = r"\b(?:turn|switch)(?:ing|ed|s|es)? on " + _STOPPER
 OPT_OUT = rx(
     _TURN_NAMED_OFF + "|" + _TURN_ON_STOPPER + "|"
     r"\bopt(?:ing|ed|s)?[- ]?out\b|\bturn(?:ing|ed|s)? (?:it |this |that )?off\b|\bswitch(?:ing|ed|es)? (?:it |this )?off\b|"
-    r"\bdisabl\w+|\btoggle\w*|\bobject(?:ing|ion|ions|s)?\b|\bunsubscrib\w*|\b(?:you (?:may|can) )?decline\b|"
+    r"\bdisabl\w+|\btoggle\w*|\bobject(?:ing|ion|ions|s)?\b|\bunsubscrib\w*|\b(?:may|can) decline\b(?!\s+(?:to|the|a|an|any|some|certain|cookies|calls)\b)|"
     # deactivating a setting, not an account (closing an account is not a choice about training)
     r"\bdeactivat\w+(?!\s+(?:(?:your|the|their|its|an?|this|that|such|any)\s+)?(?:user\s+)?accounts?\b)|"
     r"\bwithdraw\w*|\bexclude (?:your|their|its|it|them|this|these|that)\b[^.]{0,60}\bfrom\b|\bchoices? you (?:make|have made)\b|\byou (?:can |may |will be able to )?(?:control|choose|decide) whether\b|\b(?:in control of|control over|controls? (?:for|over)) (?:whether|how)\b|"
@@ -452,7 +456,8 @@ OPT_OUT = rx(
     r"\b(?:settings?|preferences)\b|"
     r"\bimprove the model for everyone\b|\bdata for generative ai improvement\b|\bexercise your right\b|"
     r"\bunless you (?:have )?(?:tell|told|ask|asked|instruct|instructed) us (?:not to|otherwise)\b|\bto stop (?:this|it|that)\b|"
-    r"\bif you(?:['’]d| would)? (?:rather|prefer)(?: that)? (?:we|us) (?:did not|didn['’]t|do not|don['’]t|not)\b|"
+    r"\bif you(?:['’]d| would)? (?:rather|prefer)(?: that)? (?:we|us) (?:did not|didn['’]t|do not|don['’]t|not)"
+    r"(?:\s*[,.;]|\s+(?:use|include|process|do (?:so|this|that)))|"
     r"\bwe will exclude your (?:account|data|content|information|workspace)\b"
 )
 OPT_OUT_MECHANISMS = {
@@ -519,8 +524,8 @@ DEFAULT_OFF = rx(
     r"\bdefault (?:setting )?(?:is|will be) (?:off|disabled)\b|"
     r"\b(?:is|are|stays|remains) (?:off|disabled|turned off)\b[^.]{0,40}\b(?:unless|until) you (?:\w+ )?(?:turn|switch|enable|opt)|"
     # "Participation in our AI training programme is voluntary": nobody is in it until they join
-    r"\b(?:participation|taking part|enrol(?:l)?ment)\b[^.]{0,80}\b(?:is|are) (?:entirely |completely |always )?"
-    r"(?:voluntary|optional)\b"
+    r"\b(?:participation|taking part|enrol(?:l)?ment)\b[^.]{0,80}?\b(?:program(?:me)?|training|AI|models?|study|"
+    r"research|pilot)\b[^.]{0,40}\b(?:is|are) (?:entirely |completely |always )?(?:voluntary|optional)\b"
 )
 TIER = rx(
     r"\b(?:business|enterprise|team|teams|commercial|api|paid|pro|premium|workspace|organi[sz]ation(?:al)?|"
