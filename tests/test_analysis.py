@@ -152,7 +152,16 @@ def test_data_used_for_this_purpose_after_a_training_clause(text, stance, catego
     assert (reading.training, reading.categories) == (stance, categories)
 
 
+def test_an_instruction_to_stop_the_use_is_an_opt_out_not_a_pause():
+    c = _compare_clauses(
+        "We use your posts to train our AI models. You can opt out in Settings.",
+        "We use your posts to train our AI models. To stop us using your posts to train AI models, go to Settings.",
+    )
+    assert (c.after.training, c.findings) == ("opt-out", ())
+
+
 def test_no_longer_using_data_for_training_is_a_promise():
+    assert analyse("We have stopped using data from your profile to train our AI models.").training == "never"
     c = _compare_clauses(
         "We use data from your profile to train our generative AI models.",
         "Beginning March 2026, we will no longer use data from your profile to train our generative AI models.",

@@ -409,7 +409,7 @@ NEGATION = rx(
     r"\b(?:don|doesn|won|isn|aren|wasn|weren|hasn|haven|shan|can|couldn|mustn|wouldn)[’']t\b|\bnever\b|"
     r"\bnot\s+(?:be\s+)?(?:used|use|using|train|shared|disclosed|allowed|permitted)\b|\bneither\b|\bnor\b|"
     r"\bno\s+(?:\w+\s+){0,3}(?:is|are|will be)\s+used\b|\bnot to (?:use|train|process)\b|\bnone of\b|\bprohibit\w*|\brefrain\b|\bexcludes?\b|"
-    r"\bno longer\b"
+    r"\bno longer\b|\bstopped\s+using\b|\b(?:has|have)\s+stopped\b"
 )
 BAN_SUBJECT = rx(
     r"\b(?:you|users?|developers?|customers?|licensees?|anyone|any person|any third part(?:y|ies)|"
@@ -771,7 +771,9 @@ PERPETUAL_LICENCE = rx(
     r"[^.]{0,40}\b(?:delet\w+|remov\w+|terminat\w+|clos\w+)"
 )
 PAUSE = rx(
-    r"\b(?:delay\w*|paus\w+|postpon\w+|suspend\w*|halt\w*|put on hold|on hold|stop\w*)\b[^.]{0,80}\b(?:train\w*|"
+    # (a user stopping it, "to stop us using your posts", is an opt-out, not a notice)
+    r"\b(?:delay\w*|paus\w+|postpon\w+|suspend\w*|halt\w*|put on hold|on hold|"
+    r"(?<!\bto )(?<!\bcan )(?<!\bmay )(?<!\bwill )stop\w*(?!\s+(?:us|it|this|that)\b))\b[^.]{0,80}\b(?:train\w*|"
     r"use of (?:your )?(?:data|content|information) (?:for|to)|use (?:your|users['’]?|members['’]?|people['’]?s?) "
     r"(?:\w+ )?(?:data|content|information|posts))"
     r"|\btrain\w*\b[^.]{0,60}\b(?:is|are|has been|have been|will be) (?:paused|delayed|postponed|suspended|halted)\b"
