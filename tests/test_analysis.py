@@ -457,6 +457,13 @@ def test_stance_of_a_service(service, text, stance):
     [
         ("Texts you translate with Linguo Free may be used to train our translation models.", "no-choice"),
         ("We use meeting transcripts to train our speech recognition models.", "no-choice"),
+        # systems only learning makes trainable, and AI products named by what they do
+        ("We may use chat logs to train our automated moderation systems.", "no-choice"),
+        ("We may use your reports to train our spam classifiers.", "no-choice"),
+        ("Teachers' course materials may be used to improve our AI tutor.", "no-choice"),
+        ("We may use student work to improve our AI tutor.", "no-choice"),
+        ("We use automated systems to detect fraud and improve security for your account.", "none"),
+        ("Our classifiers flag content that may break our rules.", "none"),
         # what users do, kept as a record of it, is users' data
         (
             "We use viewing history and ratings to train the machine learning models behind our recommendations.",
@@ -478,7 +485,7 @@ def test_stance_of_a_service(service, text, stance):
         ("You can train on your own schedule, and we use your workout data to suggest rest days.", "none"),
     ],
 )
-def test_stance_of_a_translation_and_meeting_service(text, stance):
+def test_stance_of_services_of_other_kinds(text, stance):
     assert analyse(text, service="Linguo").training == stance
 
 

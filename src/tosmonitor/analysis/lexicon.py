@@ -150,7 +150,7 @@ def rx(pattern: str) -> Guarded:
 # Both prefilters run on lower-cased text without IGNORECASE (much faster in ``re``).
 PREFILTER = re.compile(
     r"train|tun(?:e|ing)|model|\ba\.?i\b|artificial|machine|learning|\bml\b|llm|generative|neural|recognition|"
-    r"computer vision|natural language|chatbot|algorithm|intelligent"
+    r"computer vision|natural language|chatbot|algorithm|intelligent|classifier"
 )
 
 # Clauses that qualify a neighbouring training clause (opt-outs, defaults, regional carve-outs).
@@ -165,7 +165,7 @@ SIDE_PREFILTER = re.compile(
 # matches ``low`` (a test in ``tests/test_analysis.py`` checks the equivalence).
 _PREFILTER_WORDS = (
     "train", "tune", "tuning", "model", "artificial", "machine", "learning", "llm", "generative", "neural",
-    "recognition", "computer vision", "natural language", "chatbot", "algorithm", "intelligent",
+    "recognition", "computer vision", "natural language", "chatbot", "algorithm", "classifier", "intelligent",
     "turn", "switch", "disabl", "toggle", "object", "default", "outside", "except", "exclud", "other than",
     "withdr", "choice", "whether", "setting ", "settings ", "setting.", "settings.", "preferenc", "unsubscrib",
     "deactivat", "prevent", "stop",
@@ -259,7 +259,9 @@ MODEL_NAMES = r"(?-i:\b(?:Llama|Gemini|ChatGPT|GPT(?:-\d\w*)?|Copilot|Grok|Claud
 AI_TERM = rx(
     r"artificial[- ]intelligence|(?<!\.)\bA\.?I\.?\b|\bGen ?AI\b|machine[- ]learning|\bML\b|\bLLMs?\b|generative|"
     r"(?:language|foundation(?:al)?|AI|ML|learning|predictive|base|our|its|their|the)\s+models?\b|\bmodels?\b|"
-    r"neural|algorithm|" + AI_TECHNOLOGY + "|" + MODEL_NAMES
+    r"neural|algorithm|\bclassifiers?\b|"
+    # what only learning makes trainable: "train our automated moderation systems"
+    r"\bautomated\s+(?:[\w-]+\s+){0,2}(?:systems?|tools?|filters?)\b|" + AI_TECHNOLOGY + "|" + MODEL_NAMES
 )
 STRONG_AI = rx(
     r"artificial[- ]intelligence|(?<!\.)\bA\.?I\.?\b|\bGen ?AI\b|machine[- ]learning|\bML\b|\bLLMs?\b|generative|"
@@ -295,7 +297,7 @@ DEVELOP_AI = rx(
     r"\b(?:A\.?I|ML|generative|language|foundation(?:al)?|recognition|vision|processing)\s+(?:AI\s+)?"
     r"(?:models?|systems?|technolog\w+)|"
     r"\bA\.?I\b[- ](?:powered|driven|based|enabled)\b|\b(?:A\.?I|intelligent)\s+(?:features?|capabilities|products|tools|"
-    r"assistants?)\b|"
+    r"assistants?|tutors?|agents?|companions?|coach(?:es)?)\b|\bclassifiers?\b|"
     r"\b(?:our|its|their|the)\s+(?:"  # owned: "building chatbots" alone is a use of a service, not training
     + AI_TECHNOLOGY
     + r"))"
@@ -395,6 +397,15 @@ USER_DATA = rx(
     # what users publish on a site, named by its kind
     r"\b(?:reviews?|comments?|listings?|stor(?:y|ies)|answers?|questions and answers|submissions?|uploads?|creations?|"
     r"artwork|clips?|tracks|songs?|designs?|searches|queries|search queries|code snippets)\b|"
+    # what the people a service serves give it, named by their role ("teachers' course materials", "data from drivers")
+    r"\b(?:teachers?|students?|creators?|sellers?|drivers?|riders?|hosts?|guests?|artists?|writers?|authors?|"
+    r"instructors?|merchants?|patients?|players?|listeners?|viewers?|subscribers?|candidates?|applicants?|"
+    r"learners?|parents?|freelancers?|clients?|developers?|musicians?|photographers?)['’]s?\s|"
+    r"\b(?:from|of|by)\s+(?:our\s+)?(?:teachers|students|creators|sellers|drivers|riders|hosts|guests|artists|writers|"
+    r"authors|instructors|merchants|patients|players|listeners|viewers|subscribers|learners|musicians|photographers)\b|"
+    # what students hand in
+    r"\b(?:student|students['’]?|learner|learners['’]?|pupil|pupils['’]?)\s+(?:work|submissions?|essays?|assignments?|answers?)\b|"
+    r"\b(?:essays|assignments|homework)\b|"
     # what users do, kept as a record of it
     r"\b(?:viewing|watch|listening|search|browsing|purchase|order|reading|playback|transaction)\s+histor(?:y|ies)\b|"
     r"\bratings?\b|"
