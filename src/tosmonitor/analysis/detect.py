@@ -265,10 +265,14 @@ def _is_ban(t: str, clause: Clause, lead: str) -> bool:
     return bool(clause.kind == "list_item" and lx.HEADING_BANS.search(heading))
 
 
+def _names_service(t: str, service: str | None) -> bool:
+    return bool(service and re.search(r"\b" + re.escape(service) + r"\b", t, re.IGNORECASE))
+
+
 def _is_first_party(t: str, service: str | None) -> bool:
     if lx.FIRST_PARTY.search(t) or _PASSIVE.search(t) or lx.PURPOSE_START.search(t):
         return True
-    return bool(service and re.search(r"\b" + re.escape(service) + r"\b", t, re.IGNORECASE))
+    return _names_service(t, service)
 
 
 def classify(clause: Clause, *, lead: str = "", service: str | None = None) -> ClauseHit | None:
@@ -310,7 +314,7 @@ def classify(clause: Clause, *, lead: str = "", service: str | None = None) -> C
             or _PROVIDER_MODELS.search(t)
             or _OTHER_COMPANY_ITS_MODELS.search(t)
             and not lx.FIRST_PARTY.search(t)
-            and not (service and re.search(r"\b" + re.escape(service) + r"\b", t, re.IGNORECASE))
+            and not _names_service(t, service)
         ):
             scope = "party"
         elif lx.TIER.search(t):
