@@ -457,7 +457,8 @@ _TURN_ON_STOPPER = r"\b(?:turn|switch)(?:ing|ed|s|es)? on " + _STOPPER
 OPT_OUT = rx(
     _TURN_NAMED_OFF + "|" + _TURN_ON_STOPPER + "|"
     r"\bopt(?:ing|ed|s)?[- ]?out\b|\bturn(?:ing|ed|s)? (?:it |this |that )?off\b|\bswitch(?:ing|ed|es)? (?:it |this )?off\b|"
-    r"\bdisabl\w+|\btoggle\w*|\bobject(?:ing|ion|ions|s)?\b|\bunsubscrib\w*|\b(?:may|can) decline\b(?!\s+(?:to|the|a|an|any|some|certain|cookies|calls)\b)|"
+    r"\bdisabl\w+|\btoggle\w*|\bobject(?:ing|ion|ions|s)?\b|\bunsubscrib\w*|"
+    r"\b(?:may|can) decline\b(?!\s+(?:to|the|a|an|any|some|certain|cookies|calls)\b)|"
     # deactivating a setting, not an account (closing an account is not a choice about training)
     r"\bdeactivat\w+(?!\s+(?:(?:your|the|their|its|an?|this|that|such|any)\s+)?(?:user\s+)?accounts?\b)|"
     r"\bwithdraw\w*|\bexclude (?:your|their|its|it|them|this|these|that)\b[^.]{0,60}\bfrom\b|\bchoices? you (?:make|have made)\b|\byou (?:can |may |will be able to )?(?:control|choose|decide) whether\b|\b(?:in control of|control over|controls? (?:for|over)) (?:whether|how)\b|"
@@ -501,7 +502,8 @@ CONSENT = rx(
     # data only of the users who said yes ("only data from users who have enabled Contribute to AI")
     r"\bonly (?:\w+ )?(?:data|content|recordings|conversations|chats|information|photos|posts|messages)\s+"
     r"(?:of|from) (?:the )?(?:users|people|members|customers|those|participants)\s+who\s+(?:have\s+)?"
-    r"(?:opted in|enabled|turned on|switched on|joined|chosen|chose|agreed|consented|signed up|enrolled|volunteered)\b|\brel(?:y|ies|ying) on (?:your|users['’]?|the user['’]s) (?:\w+ )?consent\b|"
+    r"(?:opted in|enabled|turned on|switched on|joined|chosen|chose|agreed|consented|signed up|enrolled|volunteered)\b|"
+    r"\brel(?:y|ies|ying) on (?:your|users['’]?|the user['’]s) (?:\w+ )?consent\b|"
     # consent of the person who decides for an account or a meeting
     r"\b(?:if|when|where|once|after|provided that)\s+the\s+(?:\w+\s+)?(?:host|owner|admin\w*|account holder|organi[sz]er)"
     r"\s+(?:has|have)\s+(?:given|granted|provided)\s+(?:\w+\s+)?(?:consent|permission)\b"
