@@ -664,6 +664,11 @@ def test_a_pause_notice_names_what_it_pauses_not_more_data():
             "opt-in",
         ),
         ("Model training uses only data from users who have enabled Contribute to AI.", "opt-in"),
+        ("You can let us use your data to train AI models by switching the toggle on.", "opt-in"),
+        (
+            "We use your posts to train AI models. If you have questions, you can let us know by email.",
+            "no-choice",
+        ),
         # an opt-out for the people of one country is not an opt-out for everyone
         ("We use your data to train AI. Users in Brazil can opt out by contacting us.", "no-choice"),
         # an opt-out denied is none

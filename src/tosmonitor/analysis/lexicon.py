@@ -536,6 +536,9 @@ DEFAULT_OFF = rx(
     r"(?:we (?:do not|don['’]t|will not|won['’]t) use|(?:is|are) not used|(?:is|are) (?:off|disabled))\b|"
     r"\bdefault (?:setting )?(?:is|will be) (?:off|disabled)\b|"
     r"\b(?:is|are|stays|remains) (?:off|disabled|turned off)\b[^.]{0,40}\b(?:unless|until) you (?:\w+ )?(?:turn|switch|enable|opt)|"
+    # "You can let us use your data ... by switching the toggle on": nothing is used until you do
+    r"\bby (?:switching|turning) (?:the |this |that |it )?(?:[\w-]+ )?(?:toggle |setting |switch )?on\b|"
+    r"\byou (?:can|may) (?:choose to )?let us (?:use|train|include|process)\b|"
     # "Participation in our AI training programme is voluntary": nobody is in it until they join
     r"\b(?:participation|taking part|enrol(?:l)?ment)\b[^.]{0,80}?\b(?:program(?:me)?|training|AI|models?|study|"
     r"research|pilot)\b[^.]{0,40}\b(?:is|are) (?:entirely |completely |always )?(?:voluntary|optional)\b"
