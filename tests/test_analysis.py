@@ -543,6 +543,13 @@ def test_a_carve_out_said_in_a_sentence_of_its_own_is_read_and_its_removal_repor
             "no_training_promise_narrowed",
             id="a-promise-kept-unless-you-send-feedback-is-narrowed",
         ),
+        pytest.param(
+            "We use your chats to train our models unless you opt out.",
+            "We use your chats to train our models unless you opt out. Even if you opt out, we may use chats you "
+            "rate with thumbs up or down.",
+            "opt_out_exception_added",
+            id="what-an-opt-out-leaves-in-said-in-a-sentence-of-its-own-is-reported",
+        ),
     ],
 )
 def test_one_change_gives_one_finding(old, new, rule):

@@ -530,6 +530,11 @@ def _side_hit(clause: Clause, t: str, service: str | None = None) -> ClauseHit |
         and not _opt_out_of(t)  # "you can object to your information being used for this purpose"
     ):
         return ClauseHit(clause, for_that=True, categories=_labels(t, lx.CATEGORIES))
+    # "Even if you opt out, we may use chats you rate with thumbs up or down": what a neighbour's opt-out leaves in
+    if lx.EXCEPTION.search(t) and lx.USER_DATA.search(t):
+        kept_in = _exceptions(t)
+        if kept_in:  # and it says there is an opt-out
+            return ClauseHit(clause, exceptions=kept_in, opt_out=_opt_out_of(t))
     # "Conversations used for training are kept for five years": how long a neighbour's training data is kept.
     trained = lx.TRAIN_VERB.search(t) and not lx.STAFF_TRAINING.search(t)
     retention, days = retention_of(t) if trained else (None, None)

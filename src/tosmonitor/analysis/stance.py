@@ -136,14 +136,16 @@ def profile(hits: list[ClauseHit]) -> Profile:
         default = _stronger(default, h.default)
     kept: list[ClauseHit] = []  # neighbours that say how long training data is kept
     left_out: set[str] = set()  # data the next clause leaves out ("... not used for this purpose")
+    kept_in: set[str] = set()  # data the next clause keeps in after an opt-out ("Even if you opt out, ...")
     for h in perms:
         consent = consent or h.consent
         left_out.update(h.excluded_categories)
         for o in _near(h, hits):
             if o.training and o.ban:
                 continue
-            if not o.training and o.excluded_categories and 0 < o.clause.index - h.clause.index <= 1:
+            if not o.training and 0 < o.clause.index - h.clause.index <= 1:
                 left_out.update(o.excluded_categories)
+                kept_in.update(o.exceptions)
             if not o.training and o.retention and o not in kept:
                 kept.append(o)
             if not (o.training or o.relevant or abs(o.clause.index - h.clause.index) <= 1):
@@ -226,7 +228,7 @@ def profile(hits: list[ClauseHit]) -> Profile:
         perpetual_licence=any(h.perpetual for h in perms),
         retro_scope=any(h.retro_scope for h in perms),
         notices=frozenset(h.notice for h in training if h.notice),
-        exceptions=frozenset(e for h in training if not h.promise for e in h.exceptions),
+        exceptions=frozenset(e for h in training if not h.promise for e in h.exceptions) | kept_in,
         promise_exceptions=frozenset(e for h in promises for e in h.exceptions),
         excluded_categories=frozenset(left_out),
         included_regions=(
