@@ -544,6 +544,12 @@ def test_a_carve_out_said_in_a_sentence_of_its_own_is_read_and_its_removal_repor
             id="a-promise-kept-unless-you-send-feedback-is-narrowed",
         ),
         pytest.param(
+            "We use public posts to train our AI models.",
+            "We use public posts to train our AI models. We have paused this for users in Canada.",
+            "carve_out_added",
+            id="a-named-country-left-out-by-a-sentence-pointing-back-is-a-carve-out",
+        ),
+        pytest.param(
             "We use your chats to train our models unless you opt out.",
             "We use your chats to train our models unless you opt out. Even if you opt out, we may use chats you "
             "rate with thumbs up or down.",
@@ -700,6 +706,15 @@ def test_data_no_longer_left_out_of_training_is_reported(old):
         ("category_exclusion_removed", "high", "data no longer left out of training: minors")
     ]
     assert c.findings[0].old == (old.split(". ")[-1] if "purpose" in old else old), "quoting what left it out"
+
+
+def test_a_country_named_beside_a_training_clause_is_not_a_carve_out():
+    c = _compare_clauses(
+        "We use public posts to train our AI models.",
+        "We use public posts to train our AI models. Our offices are in Canada and Japan, and we do not sell "
+        "products in Brazil.",
+    )
+    assert not c.findings
 
 
 def test_data_left_out_said_as_a_promise_or_as_an_exception_is_the_same():

@@ -158,7 +158,8 @@ SIDE_PREFILTER = re.compile(
     r"\bopt|turn|switch|disabl|toggle|object|default|outside|except|exclud|other than|withdr|choice|whether|"
     r"settings?[ .]|preferenc|unsubscrib|deactivat|prevent|stop|if you do|subject to|you live|located|reside|\bshar|"
     r"disclos|consent|permission|europe|united kingdom|switzerland|\beu\b|\beea\b|\buk\b|"
-    r"for (?:this|these|that|such) (?:purpose|use)|you prefer|d prefer|would prefer|rather|declin|voluntary|optional"
+    r"for (?:this|these|that|such) (?:purpose|use)|you prefer|d prefer|would prefer|rather|declin|voluntary|optional|"
+    r"brazil|canada|korea|india|japan|australia|united states"
 )
 # Both prefilters at once, written for speed: plain substrings (a C-level ``in`` test each) and the few
 # alternatives that need a word boundary. ``might_matter(low)`` is true exactly when PREFILTER or SIDE_PREFILTER
@@ -172,7 +173,8 @@ _PREFILTER_WORDS = (
     "if you do", "subject to", "you live", "located", "reside", "disclos", "consent", "permission", "europe",
     "united kingdom", "switzerland", "for this purpose", "for these purpose", "for that purpose",
     "for such purpose", "for this use", "for these use", "for that use", "for such use", "you prefer", "d prefer",
-    "would prefer", "rather", "declin", "voluntary", "optional",
+    "would prefer", "rather", "declin", "voluntary", "optional", "brazil", "canada", "korea", "india", "japan",
+    "australia", "united states",
 )  # fmt: skip
 _PREFILTER_BOUNDED = re.compile(r"\ba\.?i\b|\bml\b|\bopt|\bshar|\beu\b|\beea\b|\buk\b")
 _BOUNDED_HINTS = ("ai", "a.i", "ml", "opt", "shar", "eu", "eea", "uk")
@@ -585,7 +587,12 @@ CARVE_OUT = rx(
     r"\boutside(?: of)?(?: the)?\b|\bexcept\b|\bexcluding\b|\bexclude[sd]?\b|\bother than\b|\bnot (?:in|available in|"
     r"apply|applicable)\b|\bsubject to (?:our|the)?\s*\w*\s*(?:regional|european|eu|eea|uk)\b|\bunless you (?:live|are|reside)\b|"
     r"\b(?:if|when) you (?:live|are located|reside|are based) in\b[^.]{0,120}\b(?:do not|don['’]t|will not|won['’]t|not)\b|"
-    r"\b(?:do not|don['’]t|will not|won['’]t|does not)\b[^.]{0,120}\b(?:in|from) the (?:EU|EEA|UK|European)"
+    r"\b(?:do not|don['’]t|will not|won['’]t|does not)\b[^.]{0,120}\b(?:in|from) the (?:EU|EEA|UK|European)|"
+    # a named country left out by a sentence pointing back: "We do not do this in Brazil", "We have suspended this in
+    # Canada"
+    r"\b(?:(?:do|does|will|are|is) not|don['’]t|won['’]t|(?:paus|suspend|halt)\w*|stopped)\s+(?:currently\s+)?"
+    r"(?:do(?:ing)?\s+)?(?:this|it|that|so)\b[^.]{0,60}\b(?:in|for (?:users|people|members|residents) in) (?:the )?"
+    r"(?:EU|EEA|UK|European|Switzerland|Brazil|Canada|South Korea|India|Japan|Australia|United Kingdom|United States)\b"
 )
 
 PARTY_CLASSES = {
