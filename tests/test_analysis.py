@@ -463,6 +463,10 @@ def test_stance_of_a_service(service, text, stance):
         ("Teachers' course materials may be used to improve our AI tutor.", "no-choice"),
         ("We may use student work to improve our AI tutor.", "no-choice"),
         ("We use automated systems to detect fraud and improve security for your account.", "none"),
+        # what AI companies also train on is not users' data; what users posted publicly is
+        ("We train our models on synthetic data and licensed datasets.", "none"),
+        ("Our models were trained with feedback from human reviewers employed by us.", "none"),
+        ("We use publicly available information from the internet to help train our AI models.", "no-choice"),
         ("Our classifiers flag content that may break our rules.", "none"),
         # what users do, kept as a record of it, is users' data
         (

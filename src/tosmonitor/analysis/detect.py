@@ -265,6 +265,13 @@ def _is_ban(t: str, clause: Clause, lead: str) -> bool:
     return bool(clause.kind == "list_item" and lx.HEADING_BANS.search(heading))
 
 
+def _names_users_data(t: str) -> bool:
+    """Whether ``t`` names users' data, beside what is not theirs ("synthetic data and licensed datasets")."""
+    if lx.NOT_USERS_DATA.search(t):
+        t = lx.NOT_USERS_DATA.sub(" ", t)
+    return bool(lx.USER_DATA.search(t))
+
+
 def _names_service(t: str, service: str | None) -> bool:
     return bool(service and re.search(r"\b" + re.escape(service) + r"\b", t, re.IGNORECASE))
 
@@ -326,9 +333,7 @@ def classify(clause: Clause, *, lead: str = "", service: str | None = None) -> C
             lx.FREE_TIER.search(t) or opt_out
         ):
             permission = True
-    elif not feature and (
-        lx.PURPOSE_START.search(t) or _is_first_party(t, service) and lx.USER_DATA.search(t)
-    ):
+    elif not feature and (lx.PURPOSE_START.search(t) or _is_first_party(t, service) and _names_users_data(t)):
         permission = True
     elif opt_out or consent:
         permission = True  # "you can opt out of your content being used to train" implies training

@@ -416,6 +416,15 @@ USER_DATA = rx(
     r"(?!(?:can|cannot|may|might|will|would|must|should|could|do|did|does|are|were|have|had|need)\b)[a-z]+\b"
 )
 
+# Data that is not users': what AI companies also train on ("synthetic data and licensed datasets", "feedback from
+# human reviewers employed by us"). Publicly available information is users' too (what they posted publicly).
+NOT_USERS_DATA = rx(
+    r"\b(?:synthetic|licen[cs]ed|purchased|open[- ]source)\s+"
+    r"(?:(?:third[- ]party\s+)?data(?:sets?)?|datasets?|content|text|sources?|information)\b|"
+    r"\bfeedback (?:from|by|of) (?:our )?(?:human )?(?:reviewers|contractors|trainers|annotators|label(?:l)?ers|raters|"
+    r"experts|employees|staff)\b[^.,;]*"
+)
+
 # Negations that turn a training statement into a promise not to train.
 NEGATION = rx(
     r"\b(?:do|does|did|will|would|shall|should|can|could|may|must|is|are|was|were|has|have|be)\s*n[o']t\b|"
