@@ -712,6 +712,19 @@ def test_data_no_longer_left_out_of_training_is_reported(old):
     assert c.findings[0].old == (old.split(". ")[-1] if "purpose" in old else old), "quoting what left it out"
 
 
+def test_the_headline_of_a_new_carve_out_names_its_regions_once():
+    added = _compare_clauses(
+        "We use public posts to train our AI models.",
+        "We use public posts to train our AI models. We have paused this for users in Canada.",
+    )
+    assert headline(added) == "Regions now excluded: Canada"
+    widened = _compare_clauses(
+        "We use public posts to train our AI models, except in the EU.",
+        "We use public posts to train our AI models, except in the EU and the UK.",
+    )
+    assert headline(widened) == "Regions now excluded: UK; EU/UK excluded", "all that is excluded now"
+
+
 def test_a_country_named_beside_a_training_clause_is_not_a_carve_out():
     c = _compare_clauses(
         "We use public posts to train our AI models.",

@@ -44,7 +44,13 @@ def headline(c: Comparison) -> str:
         line = _HEADLINES[c.after.training]
     else:
         line = c.findings[0].summary[:1].upper() + c.findings[0].summary[1:]
-    if c.after.excluded_regions and c.after.training in ("opt-out", "no-choice", "opt-in"):
+    # "Regions now excluded: Canada" already names every region excluded
+    said = (
+        c.findings[0].rule == "carve_out_added"
+        and not c.before.excluded_regions
+        and line.startswith("Regions")
+    )
+    if c.after.excluded_regions and c.after.training in ("opt-out", "no-choice", "opt-in") and not said:
         line += f"; {_regions(c.after)} excluded"
     return line
 
