@@ -725,6 +725,19 @@ def test_the_headline_of_a_new_carve_out_names_its_regions_once():
     assert headline(widened) == "Regions now excluded: UK; EU/UK excluded", "all that is excluded now"
 
 
+def test_the_headline_says_what_was_lost_when_a_choice_goes():
+    removed = _compare_clauses(
+        "We use your public posts to train our AI models. You can opt out in your settings.",
+        "We use your public posts to train our AI models. You cannot opt out of this use.",
+    )
+    assert headline(removed) == "Opt-out from AI training removed: training on user data with no opt-out"
+    consent_gone = _compare_clauses(
+        "We use voice recordings to improve our speech recognition only with your consent.",
+        "We use voice recordings to improve our speech recognition.",
+    )
+    assert headline(consent_gone).startswith("Consent for AI training no longer asked")
+
+
 def test_a_country_named_beside_a_training_clause_is_not_a_carve_out():
     c = _compare_clauses(
         "We use public posts to train our AI models.",

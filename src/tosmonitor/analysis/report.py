@@ -22,6 +22,11 @@ _HEADLINES = {
     "never": "Now promises not to train AI on user data",
     "none": "Statements about AI training removed",
 }
+# Where the stance it came from says more than the stance it went to.
+_FROM_HEADLINES = {
+    ("opt-out", "no-choice"): "Opt-out from AI training removed: training on user data with no opt-out",
+    ("opt-in", "no-choice"): "Consent for AI training no longer asked: training on user data with no opt-out",
+}
 
 
 def _regions(stance: Stance) -> str:
@@ -41,7 +46,7 @@ def headline(c: Comparison) -> str:
     if c.before.training == "never" and c.after.training == "none":
         line = "Promise not to train AI on user data removed"
     elif c.before.training != c.after.training:
-        line = _HEADLINES[c.after.training]
+        line = _FROM_HEADLINES.get((c.before.training, c.after.training)) or _HEADLINES[c.after.training]
     else:
         line = c.findings[0].summary[:1].upper() + c.findings[0].summary[1:]
     # "Regions now excluded: Canada" already names every region excluded
