@@ -712,30 +712,37 @@ def test_data_no_longer_left_out_of_training_is_reported(old):
     assert c.findings[0].old == (old.split(". ")[-1] if "purpose" in old else old), "quoting what left it out"
 
 
-def test_the_headline_of_a_new_carve_out_names_its_regions_once():
-    added = _compare_clauses(
-        "We use public posts to train our AI models.",
-        "We use public posts to train our AI models. We have paused this for users in Canada.",
-    )
-    assert headline(added) == "Regions now excluded: Canada"
-    widened = _compare_clauses(
-        "We use public posts to train our AI models, except in the EU.",
-        "We use public posts to train our AI models, except in the EU and the UK.",
-    )
-    assert headline(widened) == "Regions now excluded: UK; EU/UK excluded", "all that is excluded now"
-
-
-def test_the_headline_says_what_was_lost_when_a_choice_goes():
-    removed = _compare_clauses(
-        "We use your public posts to train our AI models. You can opt out in your settings.",
-        "We use your public posts to train our AI models. You cannot opt out of this use.",
-    )
-    assert headline(removed) == "Opt-out from AI training removed: training on user data with no opt-out"
-    consent_gone = _compare_clauses(
-        "We use voice recordings to improve our speech recognition only with your consent.",
-        "We use voice recordings to improve our speech recognition.",
-    )
-    assert headline(consent_gone).startswith("Consent for AI training no longer asked")
+@pytest.mark.parametrize(
+    ("old", "new", "line"),
+    [
+        pytest.param(
+            "We use public posts to train our AI models.",
+            "We use public posts to train our AI models. We have paused this for users in Canada.",
+            "Regions now excluded: Canada",
+            id="a-new-carve-out-names-its-regions-once",
+        ),
+        pytest.param(
+            "We use public posts to train our AI models, except in the EU.",
+            "We use public posts to train our AI models, except in the EU and the UK.",
+            "Regions now excluded: UK; EU/UK excluded",
+            id="a-wider-carve-out-also-says-all-that-is-excluded-now",
+        ),
+        pytest.param(
+            "We use your public posts to train our AI models. You can opt out in your settings.",
+            "We use your public posts to train our AI models. You cannot opt out of this use.",
+            "Opt-out from AI training removed: training on user data with no opt-out",
+            id="an-opt-out-that-goes-says-so",
+        ),
+        pytest.param(
+            "We use voice recordings to improve our speech recognition only with your consent.",
+            "We use voice recordings to improve our speech recognition.",
+            "Consent for AI training no longer asked: training on user data with no opt-out",
+            id="a-consent-that-goes-says-so",
+        ),
+    ],
+)
+def test_the_headline_of_a_change(old, new, line):
+    assert headline(_compare_clauses(old, new)) == line
 
 
 def test_a_country_named_beside_a_training_clause_is_not_a_carve_out():
