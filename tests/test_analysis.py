@@ -493,15 +493,6 @@ def test_stance_of_services_of_other_kinds(text, stance):
     assert analyse(text, service="Linguo").training == stance
 
 
-def test_a_promise_for_a_plan_said_as_training_on_its_data_is_reported():
-    c = _compare_clauses(
-        "We may use your projects to train our AI models.",
-        "We may use your projects to train our AI models. We do not train on projects of Enterprise customers.",
-    )
-    assert [f.rule for f in c.findings] == ["no_training_promise_added"]
-    assert "for some plans" in c.findings[0].summary
-
-
 def test_a_carve_out_said_in_a_sentence_of_its_own_is_read_and_its_removal_reported():
     c = _compare_clauses(
         "We use public posts to train our generative AI models. We do not do this for people in the European Union.",
@@ -512,12 +503,13 @@ def test_a_carve_out_said_in_a_sentence_of_its_own_is_read_and_its_removal_repor
 
 
 @pytest.mark.parametrize(
-    ("old", "new", "rule"),
+    ("old", "new", "rule", "named"),
     [
         pytest.param(
             "We never use children's recordings to train our models.",
             "We never use children's recordings to train our models, except recordings that a parent chooses to share.",
             "no_training_promise_narrowed",
+            "",
             id="a-promise-that-gains-data-someone-chooses-to-share-is-narrowed",
         ),
         pytest.param(
@@ -525,6 +517,7 @@ def test_a_carve_out_said_in_a_sentence_of_its_own_is_read_and_its_removal_repor
             "We use the text you write to train our writing models. You can opt out in your account settings. We "
             "never train on text from Business and Enterprise accounts.",
             "no_training_promise_added",
+            "",
             id="a-promise-for-business-accounts-said-as-training-on-text-is-reported",
         ),
         pytest.param(
@@ -533,24 +526,28 @@ def test_a_carve_out_said_in_a_sentence_of_its_own_is_read_and_its_removal_repor
             "You grant us a perpetual, irrevocable licence to use your content to train our AI models, which continues "
             "after you delete your content.",
             "licence_made_perpetual",
+            "",
             id="a-licence-for-training-made-perpetual-is-reported",
         ),
         pytest.param(
             "If you opt in to model improvement, we keep the text you submit for 30 days.",
             "If you opt in to model improvement, we keep the text you submit for 3 years.",
             "retention_lengthened",
+            "",
             id="opting-in-to-model-improvement-is-about-training",
         ),
         pytest.param(
             "We do not train our models on your conversations.",
             "We do not train our models on your conversations, unless you send us feedback with the thumbs buttons.",
             "no_training_promise_narrowed",
+            "",
             id="a-promise-kept-unless-you-send-feedback-is-narrowed",
         ),
         pytest.param(
             "We use public posts to train our AI models.",
             "We use public posts to train our AI models. We have paused this for users in Canada.",
             "carve_out_added",
+            "Canada",
             id="a-named-country-left-out-by-a-sentence-pointing-back-is-a-carve-out",
         ),
         pytest.param(
@@ -558,13 +555,22 @@ def test_a_carve_out_said_in_a_sentence_of_its_own_is_read_and_its_removal_repor
             "We use your chats to train our models unless you opt out. Even if you opt out, we may use chats you "
             "rate with thumbs up or down.",
             "opt_out_exception_added",
+            "feedback",
             id="what-an-opt-out-leaves-in-said-in-a-sentence-of-its-own-is-reported",
+        ),
+        pytest.param(
+            "We may use your projects to train our AI models.",
+            "We may use your projects to train our AI models. We do not train on projects of Enterprise customers.",
+            "no_training_promise_added",
+            "for some plans",
+            id="a-promise-for-a-plan-said-as-training-on-its-data-is-reported",
         ),
     ],
 )
-def test_one_change_gives_one_finding(old, new, rule):
+def test_one_change_gives_one_finding(old, new, rule, named):
     c = _compare_clauses(old, new)
     assert [f.rule for f in c.findings] == [rule]
+    assert named in c.findings[0].summary
 
 
 def test_content_licensed_out_for_training_is_training_by_partners_not_a_grant_by_users():
