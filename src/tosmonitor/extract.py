@@ -99,8 +99,9 @@ _ASCII_ODD_SPACES = "\t\f\v"
 
 def normalise_text(text: str) -> str:
     """Unicode NFC, no-break and odd spaces as plain spaces, zero-width and control characters dropped
-    (curly quotes are kept, and so are zero-width joiners between two non-ASCII characters), line endings ``\\n``, no trailing spaces, no leading/trailing blank lines, at most one blank
-    line in a row, and a single final newline (``""`` stays ``""``)."""
+    (curly quotes are kept, and so are zero-width joiners between two non-ASCII characters), line endings
+    ``\\n``, no trailing spaces, no leading/trailing blank lines, at most one blank line in a row, and a single
+    final newline (``""`` stays ``""``)."""
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     ascii_only = text.isascii()  # then already NFC, and without zero-width or non-ASCII spaces
@@ -1140,8 +1141,8 @@ class _Renderer:
         for child in part:
             tag = child.tag
             if isinstance(tag, str) and tag not in _TABLE_CELLS:
-                if tag in _TABLE_PARTS or any(_owning_table(row) is table for row in child.iter("tr")):
-                    self.fostered(table, child)  # the table's structure (or a form around its rows)
+                if _holds_rows_of(table, child):
+                    self.fostered(table, child)
                 elif tag not in _SKIP_RENDER:
                     self.block(child)  # with its tail
                     continue
@@ -1258,17 +1259,19 @@ def _table_rows(table: etree._Element) -> list[list[etree._Element]]:
                 loose = []
             if tag == "tr":
                 rows.append([cell for cell in child if cell.tag in ("td", "th")])
-            elif (
-                isinstance(tag, str)
-                and tag not in _TABLE_CELLS
-                and (tag in _TABLE_PARTS or any(_owning_table(row) is table for row in child.iter("tr")))
-            ):
-                walk(child)  # the table's structure (or a form around its rows), as in ``fostered``
+            elif isinstance(tag, str) and tag not in _TABLE_CELLS and _holds_rows_of(table, child):
+                walk(child)
 
     walk(table)
     if loose:
         rows.append(loose)
     return rows
+
+
+def _holds_rows_of(table: etree._Element, el: etree._Element) -> bool:
+    """Whether ``el``, standing in ``table``, is part of its structure: a ``<thead>``, ``<tbody>``... or an
+    element around some of its rows (a ``<form>``), not content the table fosters."""
+    return el.tag in _TABLE_PARTS or any(_owning_table(row) is table for row in el.iter("tr"))
 
 
 def _owning_table(row: etree._Element) -> etree._Element | None:
